@@ -1,0 +1,81 @@
+//! Ingest benchmarks: remote-write decode → validate → route → encode log entry → apply to
+//! the head, without the network and the durable log (those are measured end to end with
+//! `strata bench remote-write`). Run with `cargo bench -p strata-benches`.
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use prost::Message;
+use strata_head::HeadConfig;
+use strata_ingester::route::{decompress, route, DecodeLimits};
+use strata_ingester::ShardState;
+use strata_model::WireVersion;
+use strata_proto::prometheus::{Sample, TimeSeries, WriteRequest};
+use strata_raft::Applier;
+use strata_server::bench::series_labels;
+
+const SHARDS: u32 = 16;
+const PER_REQUEST: usize = 2000;
+const LIMITS: DecodeLimits =
+    DecodeLimits { max_request_bytes: 64 << 20, max_decompressed_bytes: 256 << 20 };
+
+/// One snappy-compressed request: series `first..first+PER_REQUEST`, one sample each at `t`.
+fn request(first: usize, t: i64) -> Bytes {
+    let timeseries = (first..first + PER_REQUEST)
+        .map(|i| TimeSeries {
+            labels: series_labels(i),
+            samples: vec![Sample { value: (i as f64) * 1.5 + t as f64, timestamp: t }],
+            ..Default::default()
+        })
+        .collect();
+    let raw = WriteRequest { timeseries, metadata: vec![] }.encode_to_vec();
+    Bytes::from(snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default())
+}
+
+fn apply_all(states: &[Arc<ShardState>], body: &Bytes) -> u64 {
+    let body = decompress(body, &LIMITS).expect("valid body");
+    let routed = route(WireVersion::V1, "anonymous", body, SHARDS).expect("valid request");
+    let mut appended = 0;
+    for (shard, batch) in routed.batches {
+        let payload = batch.encode_to_vec();
+        appended += states[shard.0 as usize].apply(&payload).appended;
+    }
+    appended
+}
+
+fn ingest(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(PER_REQUEST as u64));
+
+    let body = request(0, 1000);
+    g.bench_function("decode_route_2000", |b| {
+        b.iter(|| {
+            let body = decompress(&body, &LIMITS).expect("valid body");
+            route(WireVersion::V1, "anonymous", body, SHARDS).expect("valid request")
+        })
+    });
+
+    // Steady state: 20k existing series, each request appends one new sample to 2000 of them.
+    let states: Vec<Arc<ShardState>> =
+        (0..SHARDS).map(|_| Arc::new(ShardState::new(HeadConfig::default()))).collect();
+    const SERIES: usize = 20 * PER_REQUEST;
+    for first in (0..SERIES).step_by(PER_REQUEST) {
+        assert_eq!(apply_all(&states, &request(first, 0)), PER_REQUEST as u64);
+    }
+    let mut n: usize = 0;
+    g.bench_function("decode_route_append_2000", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let first = (n % (SERIES / PER_REQUEST)) * PER_REQUEST;
+                request(first, 15_000 * n as i64)
+            },
+            |body| assert_eq!(apply_all(&states, &body), PER_REQUEST as u64),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);

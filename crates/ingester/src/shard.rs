@@ -1,0 +1,146 @@
+//! One shard's replicated state: its head and its metric metadata. Implements the Raft
+//! `Applier`, so every replica builds the same state from the same log.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+
+use bytes::{Buf, Bytes};
+use prost::Message;
+use strata_head::{Head, HeadConfig};
+use strata_model::{ApplyReport, MetricMetadata};
+use strata_proto::raft_v1::{self, SeriesSamples, ShardBatch};
+
+/// Metadata kept per tenant and metric family; a family may carry several distinct entries.
+type MetadataMap = HashMap<String, BTreeMap<String, Vec<MetricMetadata>>>;
+
+/// Most distinct metadata entries kept per metric family (Prometheus keeps one per target).
+const MAX_METADATA_PER_METRIC: usize = 10;
+
+pub struct ShardState {
+    head_config: HeadConfig,
+    head: RwLock<Head>,
+    metadata: RwLock<MetadataMap>,
+}
+
+impl ShardState {
+    pub fn new(head_config: HeadConfig) -> Self {
+        ShardState {
+            head: RwLock::new(Head::new(head_config.clone())),
+            head_config,
+            metadata: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Read access to the head. A poisoned lock still holds consistent data: every write
+    /// finishes its series before it could panic, so reads go on.
+    pub fn head(&self) -> RwLockReadGuard<'_, Head> {
+        self.head.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn metadata(&self) -> RwLockReadGuard<'_, MetadataMap> {
+        self.metadata.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn apply_batch(&self, batch: ShardBatch, report: &mut ApplyReport) {
+        {
+            let mut head = self.head.write().unwrap_or_else(PoisonError::into_inner);
+            for s in &batch.series {
+                head.append(&batch.tenant, s.hash, &s.labels, &s.timestamps, &s.values, report);
+            }
+        }
+        if !batch.metadata.is_empty() {
+            let mut md = self.metadata.write().unwrap_or_else(PoisonError::into_inner);
+            let tenant = md.entry(batch.tenant).or_default();
+            for m in batch.metadata {
+                let entry = MetricMetadata { kind: m.r#type, help: m.help, unit: m.unit };
+                let list = tenant.entry(m.metric_family_name).or_default();
+                if !list.contains(&entry) {
+                    if list.len() >= MAX_METADATA_PER_METRIC {
+                        list.remove(0);
+                    }
+                    list.push(entry);
+                }
+            }
+        }
+    }
+}
+
+impl strata_raft::Applier for ShardState {
+    fn apply(&self, payload: &[u8]) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        // One copy of the payload lets every label decode as a zero-copy slice of it.
+        match ShardBatch::decode(Bytes::copy_from_slice(payload)) {
+            Ok(batch) => self.apply_batch(batch, &mut report),
+            // The leader encoded this entry itself, so this means a corrupt log; skip it
+            // rather than stop the shard, and say so.
+            Err(e) => {
+                tracing::error!(error = %e, "undecodable log entry skipped");
+                report.examples.push(format!("undecodable log entry: {e}"));
+            }
+        }
+        report
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let mut per_tenant: BTreeMap<String, ShardBatch> = BTreeMap::new();
+        self.head().for_each_series(|tenant, labels, samples| {
+            let batch = per_tenant.entry(tenant.to_string()).or_insert_with(|| ShardBatch {
+                tenant: tenant.to_string(),
+                ..Default::default()
+            });
+            let mut flat = Vec::with_capacity(labels.len() * 2);
+            for l in labels.iter() {
+                flat.push(Bytes::copy_from_slice(l.name.as_bytes()));
+                flat.push(Bytes::copy_from_slice(l.value.as_bytes()));
+            }
+            let hash = strata_model::label_hash(
+                labels.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+            );
+            batch.series.push(SeriesSamples {
+                hash,
+                labels: flat,
+                timestamps: samples.iter().map(|s| s.t).collect(),
+                values: samples.iter().map(|s| s.v).collect(),
+            });
+        });
+        for (tenant, families) in self.metadata().iter() {
+            let batch = per_tenant.entry(tenant.clone()).or_insert_with(|| ShardBatch {
+                tenant: tenant.clone(),
+                ..Default::default()
+            });
+            for (name, list) in families {
+                for m in list {
+                    batch.metadata.push(raft_v1::MetricMetadata {
+                        metric_family_name: name.clone(),
+                        r#type: m.kind.clone(),
+                        help: m.help.clone(),
+                        unit: m.unit.clone(),
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for batch in per_tenant.values() {
+            // Encoding into a Vec cannot run out of space.
+            let _ = batch.encode_length_delimited(&mut out);
+        }
+        out
+    }
+
+    fn restore(&self, data: &[u8]) -> Result<(), String> {
+        let mut buf = Bytes::copy_from_slice(data);
+        let mut batches = Vec::new();
+        while buf.has_remaining() {
+            let b = ShardBatch::decode_length_delimited(&mut buf)
+                .map_err(|e| format!("decoding snapshot: {e}"))?;
+            batches.push(b);
+        }
+        *self.head.write().unwrap_or_else(PoisonError::into_inner) =
+            Head::new(self.head_config.clone());
+        self.metadata.write().unwrap_or_else(PoisonError::into_inner).clear();
+        let mut report = ApplyReport::default();
+        for b in batches {
+            self.apply_batch(b, &mut report);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! Label-set checks applied to every incoming series, the way Prometheus and Mimir do.
+use bytes::Bytes;
+use strata_model::METRIC_NAME;
+
+/// Why a series was refused. Rendered into the 400 body.
+pub(crate) fn is_valid_label_name(n: &[u8]) -> bool {
+    match n.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        }
+        None => false,
+    }
+}
+
+pub(crate) fn is_valid_metric_name(n: &[u8]) -> bool {
+    match n.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_' || *first == b':')
+                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+        }
+        None => false,
+    }
+}
+
+/// Renders flattened pairs as `{a="b", c="d"}` for messages (lossy on bad UTF-8).
+pub(crate) fn render(pairs: &[(Bytes, Bytes)]) -> String {
+    let mut s = String::from("{");
+    for (i, (n, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&String::from_utf8_lossy(n));
+        s.push_str("=\"");
+        for c in String::from_utf8_lossy(v).chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+/// Normalises and checks one series' labels in place: drops empty-valued labels (an empty
+/// value means "no label" in Prometheus), sorts by name if needed, and rejects invalid or
+/// duplicate names, invalid UTF-8 and a missing or invalid metric name.
+pub(crate) fn check_labels(pairs: &mut Vec<(Bytes, Bytes)>) -> Result<(), String> {
+    pairs.retain(|(_, v)| !v.is_empty());
+    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut has_name = false;
+    for (i, (n, v)) in pairs.iter().enumerate() {
+        if i > 0 && pairs[i - 1].0 == *n {
+            return Err(format!(
+                "duplicate label name {:?} in series {}",
+                String::from_utf8_lossy(n),
+                render(pairs)
+            ));
+        }
+        if std::str::from_utf8(v).is_err() {
+            return Err(format!(
+                "invalid UTF-8 in value of label {:?} in series {}",
+                String::from_utf8_lossy(n),
+                render(pairs)
+            ));
+        }
+        if n.as_ref() == METRIC_NAME.as_bytes() {
+            if !is_valid_metric_name(v) {
+                return Err(format!(
+                    "invalid metric name {:?} in series {}",
+                    String::from_utf8_lossy(v),
+                    render(pairs)
+                ));
+            }
+            has_name = true;
+        } else if !is_valid_label_name(n) {
+            return Err(format!(
+                "invalid label name {:?} in series {}",
+                String::from_utf8_lossy(n),
+                render(pairs)
+            ));
+        }
+    }
+    if !has_name {
+        return Err(format!("series has no metric name (__name__): {}", render(pairs)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(v: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
+        v.iter()
+            .map(|(a, b)| (Bytes::copy_from_slice(a.as_bytes()), Bytes::copy_from_slice(b.as_bytes())))
+            .collect()
+    }
+
+    #[test]
+    fn accepts_and_sorts() {
+        let mut l = p(&[("job", "a"), ("__name__", "up"), ("empty", "")]);
+        check_labels(&mut l).unwrap();
+        assert_eq!(l, p(&[("__name__", "up"), ("job", "a")]));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        for (labels, want) in [
+            (vec![("job", "a")], "no metric name"),
+            (vec![("__name__", "up"), ("job", "a"), ("job", "b")], "duplicate label name"),
+            (vec![("__name__", "up"), ("1job", "a")], "invalid label name"),
+            (vec![("__name__", "up"), ("jo-b", "a")], "invalid label name"),
+            (vec![("__name__", "1up")], "invalid metric name"),
+            (vec![("__name__", "up"), ("a:b", "x")], "invalid label name"),
+        ] {
+            let err = check_labels(&mut p(&labels)).unwrap_err();
+            assert!(err.contains(want), "{labels:?}: {err}");
+        }
+        let mut bad = vec![
+            (Bytes::from_static(b"__name__"), Bytes::from_static(b"up")),
+            (Bytes::from_static(b"x"), Bytes::from_static(b"\xff")),
+        ];
+        assert!(check_labels(&mut bad).unwrap_err().contains("UTF-8"));
+    }
+}

@@ -1,0 +1,19 @@
+//! Generates the protobuf and gRPC code with a pure-Rust compiler (protox): no protoc needed.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+    let files = [
+        "prometheus/remote.proto",
+        "io/prometheus/write/v2/types.proto",
+        "strata/raft/v1/raft.proto",
+    ];
+    for f in files {
+        println!("cargo:rerun-if-changed={root}/{f}");
+    }
+    let fds = protox::compile(files, [root])?;
+    tonic_prost_build::configure()
+        .bytes(".prometheus.Label")
+        .bytes(".io.prometheus.write.v2.Request.symbols")
+        .bytes(".strata.raft.v1.SeriesSamples.labels")
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Command-line interface: one binary, a subcommand per role and per tool.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Strata: a Prometheus-compatible, horizontally scalable long-term metrics store",
+    long_about = "Strata stores Prometheus metrics for the long term and serves them back through \
+the Prometheus HTTP API. Point Prometheus `remote_write` at http://HOST:9009/api/v1/push and add \
+http://HOST:9009 as a Prometheus data source in Grafana.\n\n\
+Run `strata all` for a single process with every role and embedded defaults (data in ./data)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every role in one process: remote-write intake, single-replica Raft shards, the head,
+    /// and the read API. The way to run Strata on one machine.
+    All(RunArgs),
+    /// Receives remote-write, holds shard replicas (Raft log + in-memory head) and answers
+    /// reads of recent data. (Not yet available as a separate role: use `all`.)
+    Ingester(RunArgs),
+    /// Stateless Prometheus HTTP API and PromQL engine over ingesters and blocks.
+    /// (Not yet available: use `all`.)
+    Querier(RunArgs),
+    /// Evaluates recording and alerting rules and notifies Alertmanager.
+    /// (Not yet available.)
+    Ruler(RunArgs),
+    /// Merges and downsamples blocks in the object store and applies retention.
+    /// (Not yet available.)
+    Compactor(RunArgs),
+    /// Checks files without starting anything.
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Load generators and measurements.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// YAML configuration file (see deploy/strata.yaml). Flags override it.
+    #[arg(long, env = "STRATA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for Raft logs and local state [default: ./data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address [default: :9009].
+    #[arg(long)]
+    pub http_addr: Option<String>,
+    /// gRPC listen address [default: :9095].
+    #[arg(long)]
+    pub grpc_addr: Option<String>,
+    /// Log filter, e.g. `info` or `strata=debug`.
+    #[arg(long, env = "STRATA_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Parses and validates a configuration file.
+    Config { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Sends realistic remote-write 1.0 requests (about 8 labels per series) to a URL and
+    /// reports throughput; with --pid, also the receiver's samples per CPU-second.
+    RemoteWrite(crate::bench::RemoteWriteArgs),
+}

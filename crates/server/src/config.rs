@@ -1,0 +1,245 @@
+//! The configuration file: raw serde structs (unknown keys rejected, durations as "30s")
+//! turned into a validated [`Config`] by [`RawConfig::validate`].
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+use strata_head::HeadConfig;
+use strata_ingester::route::DecodeLimits;
+use strata_ingester::IngesterConfig;
+use strata_raft::RaftSettings;
+
+/// A configuration problem, naming the key that is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value for {field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+/// A duration in milliseconds written as Prometheus writes durations: `30s`, `1h30m`, `100ms`, `0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Millis(pub u64);
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(Millis).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `1h30m`, `15s`, `250ms`, `0` into milliseconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    if s == "0" {
+        return Ok(0);
+    }
+    let bad = || format!("invalid duration {s:?} (use e.g. 30s, 5m, 1h30m, 250ms)");
+    let mut total: u64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = value
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub http_addr: String,
+    pub grpc_addr: String,
+    pub data_dir: PathBuf,
+    pub ingester: RawIngester,
+    pub raft: RawRaft,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            http_addr: ":9009".into(),
+            grpc_addr: ":9095".into(),
+            data_dir: PathBuf::from("./data"),
+            ingester: RawIngester::default(),
+            raft: RawRaft::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIngester {
+    pub shards: u32,
+    pub out_of_order_window: Millis,
+    pub max_request_bytes: usize,
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for RawIngester {
+    fn default() -> Self {
+        RawIngester {
+            shards: 16,
+            out_of_order_window: Millis(0),
+            max_request_bytes: 16 << 20,
+            max_decompressed_bytes: 128 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRaft {
+    pub heartbeat_interval: Millis,
+    pub election_timeout: Millis,
+}
+
+impl Default for RawRaft {
+    fn default() -> Self {
+        RawRaft { heartbeat_interval: Millis(100), election_timeout: Millis(1000) }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub ingester: IngesterConfig,
+    pub raft: RaftSettings,
+}
+
+/// `:9009` means every interface, as in Prometheus and Mimir.
+pub fn parse_addr(field: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    full.parse().map_err(|_| ConfigError::Invalid {
+        field,
+        message: format!("{s:?} is not a host:port address (e.g. :9009 or 127.0.0.1:9009)"),
+    })
+}
+
+impl RawConfig {
+    /// Reads and parses a YAML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parses YAML text; `origin` names the source in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(RawConfig::default());
+        }
+        serde_yaml_ng::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
+    }
+
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let i = &self.ingester;
+        if !(1..=4096).contains(&i.shards) {
+            return Err(ConfigError::Invalid {
+                field: "ingester.shards",
+                message: format!("{} is outside 1..=4096", i.shards),
+            });
+        }
+        if i.max_request_bytes == 0 || i.max_decompressed_bytes < i.max_request_bytes {
+            return Err(ConfigError::Invalid {
+                field: "ingester.max_decompressed_bytes",
+                message: "must be positive and at least ingester.max_request_bytes".into(),
+            });
+        }
+        let (hb, et) = (self.raft.heartbeat_interval.0, self.raft.election_timeout.0);
+        if hb == 0 || et < 2 * hb {
+            return Err(ConfigError::Invalid {
+                field: "raft.election_timeout",
+                message: format!("{et}ms must be at least twice raft.heartbeat_interval ({hb}ms)"),
+            });
+        }
+        let raft = RaftSettings {
+            heartbeat_interval_ms: hb,
+            election_timeout_min_ms: et,
+            election_timeout_max_ms: et * 2,
+            ..RaftSettings::default()
+        };
+        Ok(Config {
+            http_addr: parse_addr("http_addr", &self.http_addr)?,
+            grpc_addr: parse_addr("grpc_addr", &self.grpc_addr)?,
+            data_dir: self.data_dir,
+            ingester: IngesterConfig {
+                shards: i.shards,
+                head: HeadConfig {
+                    ooo_window_ms: i64::try_from(i.out_of_order_window.0).unwrap_or(i64::MAX),
+                    ..HeadConfig::default()
+                },
+                limits: DecodeLimits {
+                    max_request_bytes: i.max_request_bytes,
+                    max_decompressed_bytes: i.max_decompressed_bytes,
+                },
+            },
+            raft,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000);
+        assert_eq!(parse_duration("250ms").unwrap(), 250);
+        assert_eq!(parse_duration("0").unwrap(), 0);
+        for bad in ["", "5", "5x", "m", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = RawConfig::from_yaml("ingester:\n  shard: 3\n", "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("shard") && e.contains("line 2"), "{e}");
+        let e = RawConfig::from_yaml("ingester:\n  out_of_order_window: soon\n", "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("out_of_order_window") && e.contains("invalid duration"), "{e}");
+        let e = RawConfig::from_yaml("ingester:\n  shards: 0\n", "t.yaml").unwrap().validate();
+        assert!(e.unwrap_err().to_string().contains("ingester.shards"));
+        let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
+        assert!(e.unwrap_err().to_string().contains("http_addr"));
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/strata.yaml");
+        let cfg = RawConfig::from_file(Path::new(path)).unwrap().validate().unwrap();
+        assert_eq!(cfg.http_addr.port(), 9009);
+        assert_eq!(cfg.ingester.shards, 16);
+    }
+}

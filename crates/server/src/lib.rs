@@ -1,0 +1,31 @@
+//! Strata's server: the configuration tree, role wiring, and shutdown. `cmd/strata` calls
+//! [`main`] and nothing else.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+mod run;
+
+use clap::Parser;
+
+pub use run::{start_all, Running};
+
+/// Parses the command line and runs the chosen role or tool.
+pub async fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::All(args) => run::run_all(args).await,
+        cli::Command::Ingester(_)
+        | cli::Command::Querier(_)
+        | cli::Command::Ruler(_)
+        | cli::Command::Compactor(_) => {
+            anyhow::bail!("this role is not yet available as a separate process; run `strata all`")
+        }
+        cli::Command::Check(cli::CheckCommand::Config { file }) => {
+            config::RawConfig::from_file(&file)?.validate()?;
+            println!("{}: configuration is valid", file.display());
+            Ok(())
+        }
+        cli::Command::Bench(cli::BenchCommand::RemoteWrite(args)) => bench::remote_write(args).await,
+    }
+}

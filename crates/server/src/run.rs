@@ -1,0 +1,217 @@
+//! Wiring of `strata all`: data directory, Raft shards, ingester, HTTP, shutdown.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use prometheus_client::registry::Registry;
+use strata_api::{ApiState, BuildInfo};
+use strata_ingester::{Ingester, IngesterMetrics, ShardState};
+use strata_raft::{Group, LocalRouter, LogDb};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::cli::RunArgs;
+use crate::config::{parse_addr, Config, RawConfig};
+
+/// The node id of the single node in `all`.
+const NODE_ID: u64 = 1;
+
+/// Facts fixed when a data directory is created; a later start must agree.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ClusterFile {
+    shards: u32,
+}
+
+fn check_cluster_file(dir: &Path, shards: u32) -> anyhow::Result<()> {
+    let path = dir.join("cluster.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let f: ClusterFile = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if f.shards != shards {
+                bail!(
+                    "ingester.shards is {shards} but the data in {} was created with {} shards; \
+                     the shard count cannot change",
+                    dir.display(),
+                    f.shards
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = serde_json::to_string(&ClusterFile { shards })?;
+            let tmp = dir.join("cluster.json.tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A running `strata all`.
+pub struct Running {
+    /// The bound HTTP address (useful when the config asked for port 0).
+    pub http_addr: SocketAddr,
+    pub ingester: Arc<Ingester>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops HTTP, then the Raft groups.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server).await??;
+        for g in self.ingester.groups() {
+            g.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the HTTP server ends (after a signal).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.server).await??;
+        Ok(())
+    }
+}
+
+/// Starts every role in this process.
+pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    check_cluster_file(&cfg.data_dir, cfg.ingester.shards)?;
+    let db = LogDb::open(&cfg.data_dir.join("raft")).context("opening the Raft log store")?;
+    let net = LocalRouter::new().node(NODE_ID);
+
+    let mut registry = Registry::default();
+    let metrics = IngesterMetrics::new(&mut registry);
+    let mut states = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for shard in 0..cfg.ingester.shards {
+        let state = Arc::new(ShardState::new(cfg.ingester.head.clone()));
+        let applier: Arc<dyn strata_raft::Applier> = Arc::clone(&state) as _;
+        let group = Group::start(Arc::clone(&db), shard, NODE_ID, applier, Arc::clone(&net), &cfg.raft)
+            .await
+            .with_context(|| format!("starting shard {shard}"))?;
+        group.initialize_single().await?;
+        states.push(state);
+        groups.push(group);
+    }
+    for (i, g) in groups.iter().enumerate() {
+        g.wait_for_leader(Duration::from_secs(30))
+            .await
+            .with_context(|| format!("shard {i} elected no leader"))?;
+    }
+    info!(shards = cfg.ingester.shards, dir = %cfg.data_dir.display(), "shards ready");
+    let ingester = Arc::new(Ingester::new(cfg.ingester.clone(), states, groups, metrics));
+
+    let registry = Arc::new(Mutex::new(registry));
+    let render = {
+        let (ingester, registry) = (Arc::clone(&ingester), Arc::clone(&registry));
+        move || {
+            ingester.refresh_gauges();
+            let mut out = String::new();
+            if let Ok(r) = registry.lock() {
+                let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+            }
+            out
+        }
+    };
+    let ready = {
+        let ingester = Arc::clone(&ingester);
+        move || ingester.groups().iter().all(|g| g.metrics().leader.is_some())
+    };
+    let state = ApiState {
+        push: Arc::clone(&ingester) as _,
+        reader: Arc::clone(&ingester) as _,
+        metrics: Arc::new(render),
+        ready: Arc::new(ready),
+        build: BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: option_env!("STRATA_REVISION").unwrap_or("").to_string(),
+        },
+        max_request_bytes: cfg.ingester.limits.max_request_bytes,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    info!(%http_addr, "http listening");
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = strata_api::router(state);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = rx => {}
+                    _ = shutdown_signal() => {}
+                }
+            })
+            .await
+    });
+    Ok(Running { http_addr, ingester, shutdown: Some(tx), server })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Builds the configuration from a file (if any) and flags.
+pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
+    let mut raw = match &args.config {
+        Some(path) => RawConfig::from_file(path)?,
+        None => RawConfig::default(),
+    };
+    if let Some(d) = &args.data_dir {
+        raw.data_dir = d.clone();
+    }
+    if let Some(a) = &args.http_addr {
+        parse_addr("--http-addr", a)?;
+        raw.http_addr = a.clone();
+    }
+    if let Some(a) = &args.grpc_addr {
+        parse_addr("--grpc-addr", a)?;
+        raw.grpc_addr = a.clone();
+    }
+    Ok(raw.validate()?)
+}
+
+pub async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cfg = load_config(&args)?;
+    let mut running = start_all(cfg).await?;
+    running.wait().await?;
+    info!("shutting down");
+    for g in running.ingester.groups() {
+        g.shutdown().await?;
+    }
+    Ok(())
+}
