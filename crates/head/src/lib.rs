@@ -1,0 +1,249 @@
+//! The in-memory head of one Raft shard: the recent samples of many tenants.
+//!
+//! Each tenant has its own string interner, series table, series-by-hash map and inverted index
+//! (label name → value → sorted series ids). Samples live in Prometheus's XOR chunk encoding
+//! ([`chunk`]), 120 to a chunk by default, with a small sorted buffer per series for samples that
+//! arrive out of order inside [`HeadConfig::ooo_window_ms`]. Appends follow Prometheus's rules:
+//! a sample at the newest timestamp with identical value bits is a duplicate and ignored, with
+//! other bits it is rejected; an older sample is rejected unless it is within the out-of-order
+//! window. Staleness markers are stored like any other value.
+//!
+//! The head does no I/O and no locking; callers wrap it in a lock.
+//!
+//! ```
+//! use strata_head::{Head, HeadConfig};
+//! use strata_model::{label_hash, ApplyReport, MatchOp, Matcher};
+//!
+//! let mut head = Head::new(HeadConfig::default());
+//! let labels: [&[u8]; 4] = [b"__name__", b"up", b"job", b"node"];
+//! let hash = label_hash(labels.chunks(2).map(|p| (p[0], p[1])));
+//! let mut report = ApplyReport::default();
+//! head.append("tenant-a", hash, &labels, &[1000, 2000], &[1.0, 0.0], &mut report);
+//! assert_eq!((report.appended, report.series_created), (2, 1));
+//!
+//! let m = Matcher::new(MatchOp::Equal, "job", "node").unwrap();
+//! let refs = head.select("tenant-a", &[m], 0, 5000);
+//! assert_eq!(refs.len(), 1);
+//! let samples = head.samples("tenant-a", refs[0], 1500, 5000);
+//! assert_eq!((samples[0].t, samples[0].v), (2000, 0.0));
+//! assert!(head.select("tenant-b", &[], 0, 5000).is_empty());
+//! ```
+
+pub mod chunk;
+mod error;
+mod postings;
+mod series;
+mod symbols;
+mod tenant;
+
+use std::collections::BTreeMap;
+use std::mem::size_of;
+
+pub use error::{Error, Result};
+use strata_model::{label_hash, ApplyReport, Labels, Matcher, Sample, SeriesRef};
+
+use crate::symbols::ALLOC_OVERHEAD;
+use crate::tenant::TenantHead;
+
+/// How the head stores samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadConfig {
+    /// How far behind a tenant's newest sample an out-of-order sample may be and still be kept.
+    /// 0 (the default) rejects every out-of-order sample, as Prometheus does.
+    pub ooo_window_ms: i64,
+    /// Samples per XOR chunk before a new one is cut; clamped to `1..=65535`.
+    pub samples_per_chunk: usize,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        HeadConfig {
+            ooo_window_ms: 0,
+            samples_per_chunk: 120,
+        }
+    }
+}
+
+/// Sizes of the head, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadStats {
+    pub tenants: usize,
+    pub series: usize,
+    pub samples: u64,
+    pub chunks: usize,
+    /// An estimate of the heap bytes the head uses, including allocator overhead.
+    pub bytes: usize,
+}
+
+/// The in-memory store of recent samples. See the crate docs.
+#[derive(Debug, Default)]
+pub struct Head {
+    cfg: HeadConfig,
+    tenants: BTreeMap<String, TenantHead>,
+}
+
+impl Head {
+    pub fn new(mut cfg: HeadConfig) -> Self {
+        cfg.samples_per_chunk = cfg.samples_per_chunk.clamp(1, chunk::MAX_SAMPLES);
+        cfg.ooo_window_ms = cfg.ooo_window_ms.max(0);
+        Head {
+            cfg,
+            tenants: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &HeadConfig {
+        &self.cfg
+    }
+
+    /// Appends samples of one series.
+    ///
+    /// `labels` is the flattened label set sorted by name, `[name0, value0, name1, value1, ...]`,
+    /// and `hash` is [`label_hash`] over those pairs; it is trusted for the lookup, and the
+    /// labels are compared on every hit, so colliding hashes are fine. A new series is created
+    /// from its first sample. Label sets that are empty, of odd length, not UTF-8, with an empty
+    /// name or with names not sorted and unique are skipped whole, with an entry in
+    /// `report.examples`. Extra timestamps or values beyond the shorter of `ts`/`vs` are ignored.
+    pub fn append<L: AsRef<[u8]>>(
+        &mut self,
+        tenant: &str,
+        hash: u64,
+        labels: &[L],
+        ts: &[i64],
+        vs: &[f64],
+        report: &mut ApplyReport,
+    ) {
+        if ts.is_empty() || vs.is_empty() {
+            return;
+        }
+        let cfg = &self.cfg;
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            t.append(cfg, hash, labels, ts, vs, report);
+            return;
+        }
+        let mut t = TenantHead::default();
+        t.append(cfg, hash, labels, ts, vs, report);
+        if !t.is_empty() {
+            self.tenants.insert(tenant.to_owned(), t);
+        }
+    }
+
+    /// [`Head::append`] for a [`Labels`] value, computing its hash.
+    pub fn append_labels(
+        &mut self,
+        tenant: &str,
+        labels: &Labels,
+        ts: &[i64],
+        vs: &[f64],
+        report: &mut ApplyReport,
+    ) {
+        let flat: Vec<&[u8]> = labels
+            .iter()
+            .flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()])
+            .collect();
+        let hash = label_hash(flat.chunks_exact(2).map(|p| (p[0], p[1])));
+        self.append(tenant, hash, &flat, ts, vs, report);
+    }
+
+    /// Series matching all `matchers` (all series when empty) with at least one sample in
+    /// `[mint, maxt]`, in creation order.
+    pub fn select(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<SeriesRef> {
+        match self.tenants.get(tenant) {
+            Some(t) if mint <= maxt => t
+                .select(matchers, mint, maxt)
+                .into_iter()
+                .map(SeriesRef)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn series_labels(&self, tenant: &str, s: SeriesRef) -> Option<Labels> {
+        self.tenants.get(tenant)?.labels(s.0)
+    }
+
+    /// Samples of a series in `[mint, maxt]`, ascending; out-of-order ones merged in.
+    pub fn samples(&self, tenant: &str, s: SeriesRef, mint: i64, maxt: i64) -> Vec<Sample> {
+        match self.tenants.get(tenant) {
+            Some(t) if mint <= maxt => t.samples(s.0, mint, maxt),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Label names of matching series (all when `matchers` is empty) with data in range; sorted.
+    pub fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<String> {
+        match self.tenants.get(tenant) {
+            Some(t) if mint <= maxt => t.label_names(matchers, mint, maxt),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Values of label `name` among matching series with data in range; sorted.
+    pub fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<String> {
+        match self.tenants.get(tenant) {
+            Some(t) if mint <= maxt => t.label_values(name, matchers, mint, maxt),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Calls `f` with every series of every tenant and all its samples (for Raft snapshots).
+    /// Tenants come in name order, series in creation order.
+    pub fn for_each_series(&self, mut f: impl FnMut(&str, &Labels, &[Sample])) {
+        for (name, t) in &self.tenants {
+            for s in t.series() {
+                let labels = t.labels_of(s);
+                f(name, &labels, &s.samples(i64::MIN, i64::MAX));
+            }
+        }
+    }
+
+    /// Names of the tenants holding data, sorted.
+    pub fn tenants(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tenants.keys().map(String::as_str)
+    }
+
+    /// Counts and an estimate of heap bytes; walks every series.
+    pub fn stats(&self) -> HeadStats {
+        let mut st = HeadStats {
+            tenants: self.tenants.len(),
+            ..HeadStats::default()
+        };
+        for (name, t) in &self.tenants {
+            let (samples, chunks, bytes) = t.usage();
+            st.series += t.series_count();
+            st.samples += samples;
+            st.chunks += chunks;
+            // Plus the tenant's name and its share of a B-tree node.
+            st.bytes += bytes + name.capacity() + ALLOC_OVERHEAD + size_of::<String>();
+        }
+        st
+    }
+
+    /// The oldest and newest sample time of a tenant, `None` when it has no data.
+    pub fn min_max_time(&self, tenant: &str) -> Option<(i64, i64)> {
+        self.tenants.get(tenant)?.min_max_time()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

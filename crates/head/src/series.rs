@@ -1,0 +1,254 @@
+//! One series: its interned labels, its XOR chunks and its out-of-order buffer.
+
+use std::mem::size_of;
+
+use strata_model::{RejectReason, Sample};
+
+use crate::chunk::{first_timestamp, num_samples, XorChunk, XorIter};
+use crate::symbols::{vec_heap_bytes, ALLOC_OVERHEAD};
+
+/// A full chunk, trimmed to size.
+#[derive(Debug)]
+struct ClosedChunk {
+    data: Box<[u8]>,
+    min_t: i64,
+    max_t: i64,
+}
+
+/// What happened to one sample offered to a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Appended,
+    Duplicate,
+    Rejected(RejectReason),
+}
+
+/// Where an older-than-newest sample may go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OooPolicy {
+    /// No out-of-order window: reject as `OutOfOrder`.
+    Disabled,
+    /// Accept samples at or after this time into the out-of-order buffer; reject older ones as
+    /// `TooOld`.
+    From(i64),
+}
+
+#[derive(Debug)]
+pub(crate) struct Series {
+    /// `[name, value, name, value, ...]` symbols, in label-name order.
+    pub(crate) labels: Box<[u32]>,
+    /// Oldest sample, in order or not.
+    pub(crate) min_t: i64,
+    /// Newest sample; always an in-order one.
+    pub(crate) max_t: i64,
+    closed: Vec<ClosedChunk>,
+    open: XorChunk,
+    /// Samples older than `max_t` when they arrived, sorted by time, unique times. Boxed so the
+    /// common case, none, costs 8 bytes per series rather than 24.
+    #[allow(clippy::box_collection)]
+    ooo: Option<Box<Vec<Sample>>>,
+}
+
+impl Series {
+    /// A series holding its first sample.
+    pub(crate) fn new(labels: Box<[u32]>, t: i64, v: f64) -> Self {
+        let mut open = XorChunk::new();
+        // An empty chunk always takes a sample.
+        let _ = open.append(t, v);
+        Series {
+            labels,
+            min_t: t,
+            max_t: t,
+            closed: Vec::new(),
+            open,
+            ooo: None,
+        }
+    }
+
+    /// Offers one sample, with Prometheus's rules for duplicates and out-of-order samples.
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        samples_per_chunk: usize,
+        ooo: OooPolicy,
+    ) -> Outcome {
+        if t > self.max_t {
+            if self.open.num_samples() >= samples_per_chunk {
+                self.cut();
+            }
+            if self.open.append(t, v).is_err() {
+                // Only a full chunk refuses a sample; a fresh one never does.
+                self.cut();
+                let _ = self.open.append(t, v);
+            }
+            self.max_t = t;
+            return Outcome::Appended;
+        }
+        if t == self.max_t {
+            return same_or_conflict(self.last_value_bits(), v);
+        }
+        match ooo {
+            OooPolicy::Disabled => Outcome::Rejected(RejectReason::OutOfOrder),
+            OooPolicy::From(min) if t < min => Outcome::Rejected(RejectReason::TooOld),
+            OooPolicy::From(_) => {
+                if let Some(bits) = self.value_bits_at(t) {
+                    return same_or_conflict(bits, v);
+                }
+                let buf = self.ooo.get_or_insert_with(Default::default);
+                let at = buf.partition_point(|s| s.t < t);
+                buf.insert(at, Sample { t, v });
+                self.min_t = self.min_t.min(t);
+                Outcome::Appended
+            }
+        }
+    }
+
+    fn cut(&mut self) {
+        let min_t = first_timestamp(self.open.bytes()).unwrap_or(self.max_t);
+        let max_t = self.open.last_t();
+        let data = self.open.take_bytes();
+        if !data.is_empty() {
+            self.closed.push(ClosedChunk { data, min_t, max_t });
+        }
+    }
+
+    fn last_value_bits(&self) -> u64 {
+        if !self.open.is_empty() {
+            return self.open.last_value_bits();
+        }
+        // Not reached today: the open chunk is only emptied right before an append.
+        self.closed
+            .last()
+            .and_then(|c| XorIter::new(&c.data).last())
+            .map(|(_, v)| v.to_bits())
+            .unwrap_or(0)
+    }
+
+    /// Bits of the stored value at exactly `t`, if there is one.
+    fn value_bits_at(&self, t: i64) -> Option<u64> {
+        if let Some(buf) = &self.ooo {
+            if let Ok(i) = buf.binary_search_by(|s| s.t.cmp(&t)) {
+                return Some(buf[i].v.to_bits());
+            }
+        }
+        self.chunks()
+            .filter(|&(_, min, max)| min <= t && t <= max)
+            .flat_map(|(data, _, _)| XorIter::new(data))
+            .find(|&(st, _)| st == t)
+            .map(|(_, v)| v.to_bits())
+    }
+
+    /// In-order chunks, oldest first, with their time ranges.
+    fn chunks(&self) -> impl Iterator<Item = (&[u8], i64, i64)> + '_ {
+        let open = (!self.open.is_empty()).then(|| {
+            let min = first_timestamp(self.open.bytes()).unwrap_or(self.max_t);
+            (self.open.bytes(), min, self.open.last_t())
+        });
+        self.closed
+            .iter()
+            .map(|c| (&c.data[..], c.min_t, c.max_t))
+            .chain(open)
+    }
+
+    /// Whether at least one sample lies in `[mint, maxt]`.
+    pub(crate) fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
+        if self.max_t < mint || self.min_t > maxt {
+            return false;
+        }
+        if let Some(buf) = &self.ooo {
+            let i = buf.partition_point(|s| s.t < mint);
+            if buf.get(i).is_some_and(|s| s.t <= maxt) {
+                return true;
+            }
+        }
+        self.chunks().any(|(data, min, max)| {
+            if max < mint || min > maxt {
+                false
+            } else if min >= mint || max <= maxt {
+                // An end of the chunk lies in the range.
+                true
+            } else {
+                XorIter::new(data).any(|(t, _)| mint <= t && t <= maxt)
+            }
+        })
+    }
+
+    /// Samples in `[mint, maxt]`, ascending, in-order and out-of-order ones merged.
+    pub(crate) fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        let mut out = Vec::new();
+        if self.max_t < mint || self.min_t > maxt {
+            return out;
+        }
+        for (data, min, max) in self.chunks() {
+            if max < mint || min > maxt {
+                continue;
+            }
+            out.extend(
+                XorIter::new(data)
+                    .filter(|&(t, _)| mint <= t && t <= maxt)
+                    .map(|(t, v)| Sample { t, v }),
+            );
+        }
+        let Some(buf) = &self.ooo else { return out };
+        let lo = buf.partition_point(|s| s.t < mint);
+        let hi = buf.partition_point(|s| s.t <= maxt);
+        let extra = &buf[lo..hi.max(lo)];
+        if extra.is_empty() {
+            return out;
+        }
+        let mut merged = Vec::with_capacity(out.len() + extra.len());
+        let (mut i, mut j) = (0, 0);
+        while i < out.len() && j < extra.len() {
+            if out[i].t <= extra[j].t {
+                merged.push(out[i]);
+                i += 1;
+            } else {
+                merged.push(extra[j]);
+                j += 1;
+            }
+        }
+        merged.extend_from_slice(&out[i..]);
+        merged.extend_from_slice(&extra[j..]);
+        merged
+    }
+
+    pub(crate) fn num_samples(&self) -> usize {
+        self.closed
+            .iter()
+            .map(|c| num_samples(&c.data))
+            .sum::<usize>()
+            + self.open.num_samples()
+            + self.ooo.as_ref().map_or(0, |b| b.len())
+    }
+
+    pub(crate) fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(!self.open.is_empty())
+    }
+
+    /// Heap bytes owned by the series (its inline size is counted by its container).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let mut bytes = self.labels.len() * size_of::<u32>() + ALLOC_OVERHEAD;
+        bytes += vec_heap_bytes(&self.closed);
+        bytes += self
+            .closed
+            .iter()
+            .map(|c| c.data.len() + ALLOC_OVERHEAD)
+            .sum::<usize>();
+        if self.open.heap_bytes() > 0 {
+            bytes += self.open.heap_bytes() + ALLOC_OVERHEAD;
+        }
+        if let Some(buf) = &self.ooo {
+            bytes += size_of::<Vec<Sample>>() + ALLOC_OVERHEAD + vec_heap_bytes(buf);
+        }
+        bytes
+    }
+}
+
+fn same_or_conflict(stored_bits: u64, v: f64) -> Outcome {
+    if stored_bits == v.to_bits() {
+        Outcome::Duplicate
+    } else {
+        Outcome::Rejected(RejectReason::DuplicateTimestamp)
+    }
+}

@@ -1,0 +1,375 @@
+//! One tenant's part of the head: symbols, series, the series-by-hash map and postings.
+
+use std::mem::size_of;
+
+use strata_model::{ApplyReport, Label, Labels, MatchOp, Matcher, Sample};
+
+use crate::postings::{intersect, subtract, union, Postings};
+use crate::series::{OooPolicy, Outcome, Series};
+use crate::symbols::{vec_heap_bytes, HashIndex, Interner};
+use crate::HeadConfig;
+
+#[derive(Debug)]
+pub(crate) struct TenantHead {
+    symbols: Interner,
+    /// Indexed by series id (`SeriesRef.0`).
+    series: Vec<Series>,
+    by_hash: HashIndex,
+    postings: Postings,
+    /// Oldest and newest sample of any series; `(i64::MAX, i64::MIN)` while empty.
+    min_t: i64,
+    max_t: i64,
+}
+
+impl Default for TenantHead {
+    fn default() -> Self {
+        TenantHead {
+            symbols: Interner::default(),
+            series: Vec::new(),
+            by_hash: HashIndex::default(),
+            postings: Postings::default(),
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+        }
+    }
+}
+
+impl TenantHead {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub(crate) fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    pub(crate) fn min_max_time(&self) -> Option<(i64, i64)> {
+        (!self.series.is_empty()).then_some((self.min_t, self.max_t))
+    }
+
+    pub(crate) fn series(&self) -> impl Iterator<Item = &Series> + '_ {
+        self.series.iter()
+    }
+
+    pub(crate) fn append<L: AsRef<[u8]>>(
+        &mut self,
+        cfg: &HeadConfig,
+        hash: u64,
+        labels: &[L],
+        ts: &[i64],
+        vs: &[f64],
+        report: &mut ApplyReport,
+    ) {
+        let n = ts.len().min(vs.len());
+        if n == 0 {
+            return;
+        }
+        let id = match self.lookup(hash, labels) {
+            Some(id) => id,
+            None => match self.create(hash, labels, ts[0], vs[0]) {
+                Ok(id) => {
+                    report.series_created += 1;
+                    report.appended += 1;
+                    self.observe_time(ts[0]);
+                    return self.append_to(cfg, id, labels, &ts[1..n], &vs[1..n], report);
+                }
+                Err(why) => {
+                    if report.examples.len() < 3 {
+                        report.examples.push(format!(
+                            "{why} for series {}; its {n} samples were dropped",
+                            labels_string(labels)
+                        ));
+                    }
+                    return;
+                }
+            },
+        };
+        self.append_to(cfg, id, labels, &ts[..n], &vs[..n], report);
+    }
+
+    fn append_to<L: AsRef<[u8]>>(
+        &mut self,
+        cfg: &HeadConfig,
+        id: u32,
+        labels: &[L],
+        ts: &[i64],
+        vs: &[f64],
+        report: &mut ApplyReport,
+    ) {
+        for (&t, &v) in ts.iter().zip(vs) {
+            let ooo = if cfg.ooo_window_ms > 0 {
+                OooPolicy::From(self.max_t.saturating_sub(cfg.ooo_window_ms))
+            } else {
+                OooPolicy::Disabled
+            };
+            let Some(series) = self.series.get_mut(id as usize) else {
+                return;
+            };
+            match series.append(t, v, cfg.samples_per_chunk, ooo) {
+                Outcome::Appended => {
+                    report.appended += 1;
+                    self.observe_time(t);
+                }
+                Outcome::Duplicate => report.duplicates_ignored += 1,
+                Outcome::Rejected(reason) => report.reject(reason, 1, || {
+                    format!("{} for series {}", reason.message(), labels_string(labels))
+                }),
+            }
+        }
+    }
+
+    fn observe_time(&mut self, t: i64) {
+        self.min_t = self.min_t.min(t);
+        self.max_t = self.max_t.max(t);
+    }
+
+    /// The series with exactly these labels, checking every candidate of a shared hash.
+    fn lookup<L: AsRef<[u8]>>(&self, hash: u64, labels: &[L]) -> Option<u32> {
+        self.by_hash.get(hash).find(|&id| {
+            self.series.get(id as usize).is_some_and(|s| {
+                s.labels.len() == labels.len()
+                    && s.labels
+                        .iter()
+                        .zip(labels)
+                        .all(|(&sym, l)| self.symbols.resolve(sym).as_bytes() == l.as_ref())
+            })
+        })
+    }
+
+    /// Validates the labels and adds a series holding one sample.
+    fn create<L: AsRef<[u8]>>(
+        &mut self,
+        hash: u64,
+        labels: &[L],
+        t: i64,
+        v: f64,
+    ) -> Result<u32, &'static str> {
+        if labels.is_empty() {
+            return Err("empty label set");
+        }
+        if labels.len() % 2 == 1 {
+            return Err("odd number of label name and value strings");
+        }
+        let mut strs = Vec::with_capacity(labels.len());
+        for l in labels {
+            strs.push(std::str::from_utf8(l.as_ref()).map_err(|_| "invalid UTF-8 in labels")?);
+        }
+        if strs.chunks_exact(2).any(|p| p[0].is_empty()) {
+            return Err("empty label name");
+        }
+        let names_sorted = strs
+            .chunks_exact(2)
+            .zip(strs.chunks_exact(2).skip(1))
+            .all(|(a, b)| a[0] < b[0]);
+        if !names_sorted {
+            return Err("label names not sorted and unique");
+        }
+        let id = u32::try_from(self.series.len()).map_err(|_| "too many series")?;
+        let mut syms = Vec::with_capacity(strs.len());
+        for s in &strs {
+            syms.push(
+                self.symbols
+                    .intern(s)
+                    .ok_or("too many distinct label strings")?,
+            );
+        }
+        for pair in syms.chunks_exact(2) {
+            self.postings.add(pair[0], pair[1], id);
+        }
+        self.by_hash.insert(hash, id);
+        self.series.push(Series::new(syms.into_boxed_slice(), t, v));
+        Ok(id)
+    }
+
+    pub(crate) fn labels_of(&self, s: &Series) -> Labels {
+        Labels(
+            s.labels
+                .chunks_exact(2)
+                .map(|p| Label {
+                    name: self.symbols.resolve(p[0]).to_owned(),
+                    value: self.symbols.resolve(p[1]).to_owned(),
+                })
+                .collect(),
+        )
+    }
+
+    pub(crate) fn labels(&self, id: u32) -> Option<Labels> {
+        self.series.get(id as usize).map(|s| self.labels_of(s))
+    }
+
+    pub(crate) fn samples(&self, id: u32, mint: i64, maxt: i64) -> Vec<Sample> {
+        self.series
+            .get(id as usize)
+            .map(|s| s.samples(mint, maxt))
+            .unwrap_or_default()
+    }
+
+    /// Ids of series matching every matcher and holding a sample in `[mint, maxt]`, sorted.
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
+        let mut ids = self.matching(matchers);
+        ids.retain(|&id| {
+            self.series
+                .get(id as usize)
+                .is_some_and(|s| s.has_sample_in(mint, maxt))
+        });
+        ids
+    }
+
+    /// Ids of series matching every matcher, regardless of time; sorted.
+    fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let mut result: Option<Vec<u32>> = None;
+        // First the matchers that only select series having the label.
+        for m in matchers.iter().filter(|m| !m.matches_empty()) {
+            let set = self.postings_matching(m, true);
+            result = Some(match result {
+                None => set,
+                Some(r) => intersect(&r, &set),
+            });
+            if result.as_ref().is_some_and(Vec::is_empty) {
+                return Vec::new();
+            }
+        }
+        let mut result = result.unwrap_or_else(|| (0..self.series.len() as u32).collect());
+        // Then those that also match series lacking the label: remove the series that have
+        // the label with a value that does not match.
+        for m in matchers.iter().filter(|m| m.matches_empty()) {
+            let remove = self.postings_matching(m, false);
+            if !remove.is_empty() {
+                result = subtract(&result, &remove);
+            }
+        }
+        result
+    }
+
+    /// Series having label `m.name` with a value for which `m.matches` equals `want`.
+    fn postings_matching(&self, m: &Matcher, want: bool) -> Vec<u32> {
+        let Some(name) = self.symbols.get(&m.name) else {
+            return Vec::new();
+        };
+        let exact = matches!(
+            (m.op, want),
+            (MatchOp::Equal, true) | (MatchOp::NotEqual, false)
+        );
+        if exact {
+            // The values that qualify are exactly `m.value`.
+            return match self.symbols.get(&m.value) {
+                Some(value) => self.postings.get(name, value).to_vec(),
+                None => Vec::new(),
+            };
+        }
+        union(
+            self.postings
+                .values(name)
+                .filter(|&(value, _)| m.matches(self.symbols.resolve(value)) == want)
+                .map(|(_, ids)| ids),
+        )
+    }
+
+    pub(crate) fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
+        let mut names: Vec<u32> = if matchers.is_empty() {
+            self.postings
+                .names()
+                .filter(|&name| {
+                    self.postings
+                        .values(name)
+                        .any(|(_, ids)| self.any_in_range(ids, mint, maxt))
+                })
+                .collect()
+        } else {
+            let mut names = Vec::new();
+            for id in self.select(matchers, mint, maxt) {
+                if let Some(s) = self.series.get(id as usize) {
+                    names.extend(s.labels.chunks_exact(2).map(|p| p[0]));
+                }
+            }
+            names
+        };
+        names.sort_unstable();
+        names.dedup();
+        self.sorted_strings(names)
+    }
+
+    pub(crate) fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<String> {
+        let Some(name) = self.symbols.get(name) else {
+            return Vec::new();
+        };
+        let mut values: Vec<u32> = if matchers.is_empty() {
+            self.postings
+                .values(name)
+                .filter(|(_, ids)| self.any_in_range(ids, mint, maxt))
+                .map(|(value, _)| value)
+                .collect()
+        } else {
+            self.select(matchers, mint, maxt)
+                .into_iter()
+                .filter_map(|id| {
+                    let s = self.series.get(id as usize)?;
+                    s.labels
+                        .chunks_exact(2)
+                        .find(|p| p[0] == name)
+                        .map(|p| p[1])
+                })
+                .collect()
+        };
+        values.sort_unstable();
+        values.dedup();
+        self.sorted_strings(values)
+    }
+
+    fn any_in_range(&self, ids: &[u32], mint: i64, maxt: i64) -> bool {
+        ids.iter().any(|&id| {
+            self.series
+                .get(id as usize)
+                .is_some_and(|s| s.has_sample_in(mint, maxt))
+        })
+    }
+
+    fn sorted_strings(&self, syms: Vec<u32>) -> Vec<String> {
+        let mut out: Vec<String> = syms
+            .into_iter()
+            .map(|s| self.symbols.resolve(s).to_owned())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// (samples, chunks, heap bytes) of this tenant.
+    pub(crate) fn usage(&self) -> (u64, usize, usize) {
+        let mut samples = 0u64;
+        let mut chunks = 0;
+        let mut bytes = self.symbols.heap_bytes()
+            + vec_heap_bytes(&self.series)
+            + self.by_hash.heap_bytes()
+            + self.postings.heap_bytes();
+        for s in &self.series {
+            samples += s.num_samples() as u64;
+            chunks += s.num_chunks();
+            bytes += s.heap_bytes();
+        }
+        (samples, chunks, bytes + size_of::<Self>())
+    }
+}
+
+/// A label set in Prometheus's notation, `{__name__="up", job="node"}`, from raw pairs.
+pub(crate) fn labels_string<L: AsRef<[u8]>>(labels: &[L]) -> String {
+    let mut out = String::from("{");
+    for (i, pair) in labels.chunks(2).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let name = String::from_utf8_lossy(pair[0].as_ref());
+        let value = pair
+            .get(1)
+            .map(|v| String::from_utf8_lossy(v.as_ref()))
+            .unwrap_or_default();
+        out.push_str(&format!("{name}={value:?}"));
+    }
+    out.push('}');
+    out
+}
