@@ -166,15 +166,15 @@ fn v1_type(t: i32) -> &'static str {
 }
 
 fn v2_type(t: i32) -> &'static str {
-    match V2Type::try_from(t).unwrap_or(V2Type::MetricTypeUnspecified) {
-        V2Type::MetricTypeUnspecified => "unknown",
-        V2Type::MetricTypeCounter => "counter",
-        V2Type::MetricTypeGauge => "gauge",
-        V2Type::MetricTypeHistogram => "histogram",
-        V2Type::MetricTypeGaugehistogram => "gaugehistogram",
-        V2Type::MetricTypeSummary => "summary",
-        V2Type::MetricTypeInfo => "info",
-        V2Type::MetricTypeStateset => "stateset",
+    match V2Type::try_from(t).unwrap_or(V2Type::Unspecified) {
+        V2Type::Unspecified => "unknown",
+        V2Type::Counter => "counter",
+        V2Type::Gauge => "gauge",
+        V2Type::Histogram => "histogram",
+        V2Type::Gaugehistogram => "gaugehistogram",
+        V2Type::Summary => "summary",
+        V2Type::Info => "info",
+        V2Type::Stateset => "stateset",
     }
 }
 
@@ -276,3 +276,7 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
     }
     Ok(r.finish())
 }
+
+#[cfg(test)]
+#[path = "route_tests.rs"]
+mod tests;

@@ -144,3 +144,73 @@ impl strata_raft::Applier for ShardState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use strata_model::{MatchOp, Matcher, RejectReason, STALE_NAN_BITS};
+    use strata_raft::Applier;
+
+    use super::*;
+
+    fn batch(tenant: &str, series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+        let series = series
+            .iter()
+            .map(|(labels, samples)| {
+                let flat: Vec<Bytes> = labels
+                    .iter()
+                    .flat_map(|(n, v)| [Bytes::copy_from_slice(n.as_bytes()), Bytes::copy_from_slice(v.as_bytes())])
+                    .collect();
+                let hash = strata_model::label_hash(labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+                SeriesSamples {
+                    hash,
+                    labels: flat,
+                    timestamps: samples.iter().map(|s| s.0).collect(),
+                    values: samples.iter().map(|s| s.1).collect(),
+                }
+            })
+            .collect();
+        let md = vec![raft_v1::MetricMetadata {
+            metric_family_name: "up".into(),
+            r#type: "gauge".into(),
+            help: "Up.".into(),
+            unit: String::new(),
+        }];
+        ShardBatch { tenant: tenant.into(), series, metadata: md }.encode_to_vec()
+    }
+
+    #[test]
+    fn apply_reports_prometheus_rejections() {
+        let st = ShardState::new(HeadConfig::default());
+        let up: &[(&str, &str)] = &[("__name__", "up"), ("job", "a")];
+        let r = st.apply(&batch("t", &[(up, &[(10, 1.0), (20, 1.0)])]));
+        assert_eq!((r.appended, r.series_created), (2, 1));
+        let r = st.apply(&batch("t", &[(up, &[(5, 1.0), (20, 1.0), (20, 2.0), (30, 3.0)])]));
+        assert_eq!(r.appended, 1);
+        assert_eq!(r.duplicates_ignored, 1);
+        assert!(r.rejected.contains(&(RejectReason::OutOfOrder, 1)), "{r:?}");
+        assert!(r.rejected.contains(&(RejectReason::DuplicateTimestamp, 1)), "{r:?}");
+        assert!(r.examples.iter().any(|e| e.contains("out of order sample")), "{r:?}");
+    }
+
+    #[test]
+    fn snapshot_restores_the_same_state() {
+        let st = ShardState::new(HeadConfig::default());
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        st.apply(&batch("a", &[(&[("__name__", "up"), ("job", "x")], &[(1, 1.0), (2, stale)])]));
+        st.apply(&batch("b", &[(&[("__name__", "up"), ("job", "y")], &[(3, 7.5)])]));
+        let snap = st.snapshot();
+        let copy = ShardState::new(HeadConfig::default());
+        copy.apply(&batch("a", &[(&[("__name__", "junk")], &[(1, 1.0)])]));
+        copy.restore(&snap).unwrap();
+        assert_eq!(copy.snapshot(), snap);
+        let all = [Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()];
+        let head = copy.head();
+        let refs = head.select("a", &all, i64::MIN, i64::MAX);
+        assert_eq!(refs.len(), 1, "junk series must be gone");
+        let samples = head.samples("a", refs[0], i64::MIN, i64::MAX);
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[1].v.to_bits(), STALE_NAN_BITS);
+        assert_eq!(copy.metadata().get("b").map(|m| m.len()), Some(1));
+        assert!(copy.restore(b"\xff\xff").is_err());
+    }
+}

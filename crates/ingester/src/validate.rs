@@ -2,7 +2,7 @@
 use bytes::Bytes;
 use strata_model::METRIC_NAME;
 
-/// Why a series was refused. Rendered into the 400 body.
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, the classic Prometheus label-name charset.
 pub(crate) fn is_valid_label_name(n: &[u8]) -> bool {
     match n.split_first() {
         Some((first, rest)) => {
@@ -13,6 +13,7 @@ pub(crate) fn is_valid_label_name(n: &[u8]) -> bool {
     }
 }
 
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the classic Prometheus metric-name charset.
 pub(crate) fn is_valid_metric_name(n: &[u8]) -> bool {
     match n.split_first() {
         Some((first, rest)) => {

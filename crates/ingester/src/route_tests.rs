@@ -1,0 +1,182 @@
+use bytes::Bytes;
+use prost::Message;
+use proptest::prelude::*;
+use strata_model::{Error, WireVersion};
+use strata_proto::prometheus::{self as v1, WriteRequest};
+use strata_proto::write_v2 as v2;
+
+use super::*;
+
+const LIMITS: DecodeLimits = DecodeLimits { max_request_bytes: 1 << 20, max_decompressed_bytes: 4 << 20 };
+
+fn lbl(n: &str, v: &str) -> v1::Label {
+    v1::Label { name: Bytes::copy_from_slice(n.as_bytes()), value: Bytes::copy_from_slice(v.as_bytes()) }
+}
+
+fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::TimeSeries {
+    v1::TimeSeries {
+        labels: labels.iter().map(|(n, v)| lbl(n, v)).collect(),
+        samples: samples.iter().map(|&(t, v)| v1::Sample { timestamp: t, value: v }).collect(),
+        ..Default::default()
+    }
+}
+
+fn snappy(raw: &[u8]) -> Bytes {
+    Bytes::from(snap::raw::Encoder::new().compress_vec(raw).unwrap())
+}
+
+fn v1_body(ts: Vec<v1::TimeSeries>) -> Bytes {
+    snappy(&WriteRequest { timeseries: ts, metadata: vec![] }.encode_to_vec())
+}
+
+fn run(version: WireVersion, body: &Bytes, shards: u32) -> Result<Routed> {
+    route(version, "anonymous", decompress(body, &LIMITS)?, shards)
+}
+
+fn all_series(r: &Routed) -> Vec<&SeriesSamples> {
+    r.batches.iter().flat_map(|(_, b)| b.series.iter()).collect()
+}
+
+#[test]
+fn v1_routes_every_sample() {
+    let body = v1_body(vec![
+        series(&[("__name__", "up"), ("job", "a")], &[(1, 1.0), (2, 0.0)]),
+        series(&[("job", "b"), ("__name__", "up")], &[(1, 1.0)]),
+    ]);
+    let r = run(WireVersion::V1, &body, 4).unwrap();
+    assert_eq!(r.samples, 3);
+    assert_eq!(r.invalid_series, 0);
+    let s = all_series(&r);
+    assert_eq!(s.len(), 2);
+    // Unsorted input comes out sorted.
+    for x in s {
+        assert_eq!(x.labels[0].as_ref(), b"__name__");
+        assert_eq!(x.labels.len(), 4);
+    }
+}
+
+#[test]
+fn bad_bodies_are_invalid() {
+    let e = run(WireVersion::V1, &Bytes::new(), 4).unwrap_err();
+    assert!(matches!(&e, Error::Invalid(m) if m.contains("empty")), "{e}");
+    let e = run(WireVersion::V1, &Bytes::from_static(b"\xff\xff\xff\xff\xff\xff\x00garbage"), 4).unwrap_err();
+    assert!(matches!(&e, Error::Invalid(m) if m.contains("snappy")), "{e}");
+    let e = run(WireVersion::V1, &snappy(b"\x0a\xff\xff\xff\x0f"), 4).unwrap_err();
+    assert!(matches!(&e, Error::Invalid(m) if m.contains("protobuf")), "{e}");
+    let e = run(WireVersion::V2, &snappy(b"\x22\x05ab"), 4).unwrap_err();
+    assert!(matches!(&e, Error::Invalid(m) if m.contains("protobuf")), "{e}");
+}
+
+#[test]
+fn size_limits_are_413() {
+    let big = Bytes::from(vec![0u8; LIMITS.max_request_bytes + 1]);
+    assert!(matches!(decompress(&big, &LIMITS), Err(Error::TooLarge(_))));
+    // Small on the wire, huge once decompressed.
+    let bomb = snappy(&vec![0u8; LIMITS.max_decompressed_bytes + 1]);
+    assert!(bomb.len() < LIMITS.max_request_bytes);
+    assert!(matches!(decompress(&bomb, &LIMITS), Err(Error::TooLarge(_))));
+}
+
+#[test]
+fn invalid_series_are_refused_and_the_rest_kept() {
+    let body = v1_body(vec![
+        series(&[("job", "a")], &[(1, 1.0)]),
+        series(&[("__name__", "up"), ("job", "a"), ("job", "b")], &[(1, 1.0)]),
+        series(&[("__name__", "up"), ("bad-name", "a")], &[(1, 1.0)]),
+        series(&[("__name__", "up"), ("job", "ok")], &[(1, 1.0), (2, 1.0)]),
+    ]);
+    let r = run(WireVersion::V1, &body, 4).unwrap();
+    assert_eq!(r.invalid_series, 3);
+    assert_eq!(r.invalid_samples, 3);
+    assert_eq!(r.samples, 2);
+    assert!(r.errors[0].contains("no metric name"), "{:?}", r.errors);
+    assert!(r.errors[1].contains("duplicate label name"), "{:?}", r.errors);
+    assert!(r.errors[2].contains("invalid label name"), "{:?}", r.errors);
+}
+
+#[test]
+fn histograms_and_exemplars_are_counted() {
+    let mut s = series(&[("__name__", "x")], &[(1, 1.0)]);
+    s.histograms.push(v1::Histogram { timestamp: 1 });
+    s.exemplars.push(v1::Exemplar { labels: vec![lbl("trace_id", "abc")], value: 1.0, timestamp: 1 });
+    let r = run(WireVersion::V1, &v1_body(vec![s]), 4).unwrap();
+    assert_eq!((r.samples, r.histograms_dropped, r.exemplars_dropped), (1, 1, 1));
+}
+
+fn v2_body(symbols: &[&str], ts: Vec<v2::TimeSeries>) -> Bytes {
+    let req = v2::Request {
+        symbols: symbols.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect(),
+        timeseries: ts,
+    };
+    snappy(&req.encode_to_vec())
+}
+
+#[test]
+fn v2_symbols_and_metadata() {
+    let syms = ["", "__name__", "http_requests_total", "job", "api", "Requests served.", "requests"];
+    let ts = v2::TimeSeries {
+        labels_refs: vec![1, 2, 3, 4],
+        samples: vec![v2::Sample { value: 3.0, timestamp: 10, start_timestamp: 0 }],
+        metadata: Some(v2::Metadata { r#type: 1, help_ref: 5, unit_ref: 6 }),
+        ..Default::default()
+    };
+    let r = run(WireVersion::V2, &v2_body(&syms, vec![ts]), 8).unwrap();
+    assert_eq!(r.samples, 1);
+    let s = all_series(&r);
+    let labels: Vec<&[u8]> = s[0].labels.iter().map(|b| b.as_ref()).collect();
+    assert_eq!(labels, vec![&b"__name__"[..], b"http_requests_total", b"job", b"api"]);
+    let md: Vec<&MetricMetadata> = r.batches.iter().flat_map(|(_, b)| b.metadata.iter()).collect();
+    assert_eq!(md.len(), 1);
+    assert_eq!(md[0].metric_family_name, "http_requests_total");
+    assert_eq!(md[0].r#type, "counter");
+    assert_eq!(md[0].help, "Requests served.");
+    assert_eq!(md[0].unit, "requests");
+}
+
+#[test]
+fn v2_bad_references() {
+    let syms = ["", "__name__", "up"];
+    let out_of_range = v2::TimeSeries { labels_refs: vec![1, 9], ..Default::default() };
+    let odd = v2::TimeSeries { labels_refs: vec![1, 2, 1], ..Default::default() };
+    let good = v2::TimeSeries {
+        labels_refs: vec![1, 2],
+        samples: vec![v2::Sample { value: 1.0, timestamp: 1, start_timestamp: 0 }],
+        ..Default::default()
+    };
+    let r = run(WireVersion::V2, &v2_body(&syms, vec![out_of_range, odd, good]), 2).unwrap();
+    assert_eq!(r.invalid_series, 2);
+    assert_eq!(r.samples, 1);
+    assert!(r.errors[0].contains("out of range"), "{:?}", r.errors);
+    let e = run(WireVersion::V2, &v2_body(&["x"], vec![]), 2).unwrap_err();
+    assert!(e.to_string().contains("symbols[0]"));
+}
+
+proptest! {
+    /// Routing keeps every sample, never splits a series, and is stable across requests.
+    #[test]
+    fn routing_is_lossless_and_stable(
+        n in 1usize..40,
+        shards in 1u32..20,
+        seed in any::<u64>(),
+    ) {
+        let ts: Vec<v1::TimeSeries> = (0..n)
+            .map(|i| {
+                let v = format!("{}", seed.wrapping_add(i as u64));
+                series(&[("__name__", "m"), ("i", &v)], &[(i as i64, i as f64), (i as i64 + 1, 0.5)])
+            })
+            .collect();
+        let body = v1_body(ts);
+        let a = run(WireVersion::V1, &body, shards).unwrap();
+        let b = run(WireVersion::V1, &body, shards).unwrap();
+        prop_assert_eq!(a.samples, 2 * n as u64);
+        let count: usize = all_series(&a).iter().map(|s| s.timestamps.len()).sum();
+        prop_assert_eq!(count, 2 * n);
+        let shard_sets = |r: &Routed| -> Vec<(u32, Vec<u64>)> {
+            r.batches.iter().map(|(s, b)| (s.0, b.series.iter().map(|x| x.hash).collect())).collect()
+        };
+        prop_assert_eq!(shard_sets(&a), shard_sets(&b));
+        for (s, _) in &a.batches {
+            prop_assert!(s.0 < shards);
+        }
+    }
+}
