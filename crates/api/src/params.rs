@@ -12,7 +12,12 @@ pub(crate) const MAX_TIME: i64 = i64::MAX / 2;
 pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    pub(crate) fn from_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Self {
+    pub(crate) fn from_request(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Self {
         let mut v: Vec<(String, String)> = uri
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -48,8 +53,9 @@ impl Params {
     fn time(&self, key: &str, default: i64) -> Result<i64> {
         match self.get(key) {
             None | Some("") => Ok(default),
-            Some(s) => parse_time(s)
-                .map_err(|e| Error::Invalid(format!("invalid parameter {key:?}: {e}"))),
+            Some(s) => {
+                parse_time(s).map_err(|e| Error::Invalid(format!("invalid parameter {key:?}: {e}")))
+            }
         }
     }
 
@@ -58,7 +64,9 @@ impl Params {
         match self.get("limit") {
             None | Some("") => Ok(0),
             Some(s) => s.parse::<usize>().map_err(|_| {
-                Error::Invalid(format!("invalid parameter \"limit\": cannot parse {s:?} to a valid limit"))
+                Error::Invalid(format!(
+                    "invalid parameter \"limit\": cannot parse {s:?} to a valid limit"
+                ))
             }),
         }
     }
@@ -101,8 +109,10 @@ pub fn parse_selector(s: &str) -> std::result::Result<Vec<Vec<Matcher>>, String>
     };
     let mut base = Vec::new();
     if let Some(name) = &vs.name {
-        base.push(Matcher::new(MatchOp::Equal, strata_model::METRIC_NAME, name.clone())
-            .map_err(|e| e.to_string())?);
+        base.push(
+            Matcher::new(MatchOp::Equal, strata_model::METRIC_NAME, name.clone())
+                .map_err(|e| e.to_string())?,
+        );
     }
     if vs.matchers.or_matchers.is_empty() {
         let mut set = base;
@@ -145,8 +155,12 @@ fn digits(s: &str) -> Option<i64> {
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }

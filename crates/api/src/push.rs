@@ -26,7 +26,9 @@ fn wire_version(headers: &HeaderMap) -> Result<WireVersion, Error> {
             return match proto.trim_matches('"') {
                 V2_PROTO => Ok(WireVersion::V2),
                 V1_PROTO => Ok(WireVersion::V1),
-                other => Err(Error::Unsupported(format!("unsupported remote-write message {other:?}"))),
+                other => {
+                    Err(Error::Unsupported(format!("unsupported remote-write message {other:?}")))
+                }
             };
         }
     }
@@ -62,7 +64,8 @@ fn plain(status: StatusCode, msg: String) -> Response {
 }
 
 fn fail(err: &Error, version: Option<WireVersion>, outcome: &PushOutcome) -> Response {
-    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = plain(status, err.to_string());
     if version == Some(WireVersion::V2) {
         written_headers(&mut resp, outcome);
@@ -74,7 +77,9 @@ pub(crate) async fn push(State(st): State<ApiState>, headers: HeaderMap, body: B
     let none = PushOutcome::default();
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
         if !enc.to_str().is_ok_and(|e| e.trim().eq_ignore_ascii_case("snappy")) {
-            let e = Error::Unsupported(format!("unsupported Content-Encoding {enc:?}; expected snappy"));
+            let e = Error::Unsupported(format!(
+                "unsupported Content-Encoding {enc:?}; expected snappy"
+            ));
             return fail(&e, None, &none);
         }
     }
@@ -126,7 +131,8 @@ mod tests {
         assert_eq!(wire_version(&HeaderMap::new()).unwrap(), WireVersion::V1);
         assert_eq!(wire_version(&h("application/x-protobuf")).unwrap(), WireVersion::V1);
         assert_eq!(
-            wire_version(&h("application/x-protobuf;proto=io.prometheus.write.v2.Request")).unwrap(),
+            wire_version(&h("application/x-protobuf;proto=io.prometheus.write.v2.Request"))
+                .unwrap(),
             WireVersion::V2
         );
         assert_eq!(

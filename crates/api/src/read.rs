@@ -96,8 +96,9 @@ pub(crate) async fn label_values(
     answer(
         async {
             let tenant = tenant(&headers)?;
-            let valid = name.as_bytes().first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-                && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+            let valid =
+                name.as_bytes().first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                    && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
             if !valid {
                 return Err(Error::Invalid(format!("invalid label name: {name:?}")));
             }
@@ -119,7 +120,9 @@ fn count_param(p: &Params, key: &str) -> Result<Option<usize>> {
         Some(s) => match s.parse::<i64>() {
             Ok(n) if n < 0 => Ok(None),
             Ok(n) => Ok(Some(n as usize)),
-            Err(_) => Err(Error::Invalid(format!("invalid parameter {key:?}: {s:?} is not a number"))),
+            Err(_) => {
+                Err(Error::Invalid(format!("invalid parameter {key:?}: {s:?} is not a number")))
+            }
         },
     }
 }

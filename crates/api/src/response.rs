@@ -15,7 +15,8 @@ pub(crate) fn success(data: Value, warnings: Vec<String>) -> Response {
 
 /// `{"status":"error","errorType":...,"error":...}` with the status the error maps to.
 pub(crate) fn error(err: &Error) -> Response {
-    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({"status": "error", "errorType": err.error_type(), "error": err.to_string()});
     json_response(status, &body)
 }

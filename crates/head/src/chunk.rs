@@ -214,11 +214,7 @@ pub fn first_timestamp(chunk: &[u8]) -> Option<i64> {
     if num_samples(chunk) == 0 {
         return None;
     }
-    BitReader {
-        data: chunk,
-        pos: 16,
-    }
-    .read_varint()
+    BitReader { data: chunk, pos: 16 }.read_varint()
 }
 
 /// Whether `x` fits the `nbits`-bit delta-of-delta bucket, exactly as Prometheus decides it:
@@ -307,10 +303,7 @@ pub struct XorIter<'a> {
 impl<'a> XorIter<'a> {
     pub fn new(chunk: &'a [u8]) -> Self {
         XorIter {
-            r: BitReader {
-                data: chunk,
-                pos: 16,
-            },
+            r: BitReader { data: chunk, pos: 16 },
             total: num_samples(chunk),
             read: 0,
             t: 0,

@@ -57,10 +57,7 @@ pub struct HeadConfig {
 
 impl Default for HeadConfig {
     fn default() -> Self {
-        HeadConfig {
-            ooo_window_ms: 0,
-            samples_per_chunk: 120,
-        }
+        HeadConfig { ooo_window_ms: 0, samples_per_chunk: 120 }
     }
 }
 
@@ -86,10 +83,7 @@ impl Head {
     pub fn new(mut cfg: HeadConfig) -> Self {
         cfg.samples_per_chunk = cfg.samples_per_chunk.clamp(1, chunk::MAX_SAMPLES);
         cfg.ooo_window_ms = cfg.ooo_window_ms.max(0);
-        Head {
-            cfg,
-            tenants: BTreeMap::new(),
-        }
+        Head { cfg, tenants: BTreeMap::new() }
     }
 
     pub fn config(&self) -> &HeadConfig {
@@ -137,10 +131,8 @@ impl Head {
         vs: &[f64],
         report: &mut ApplyReport,
     ) {
-        let flat: Vec<&[u8]> = labels
-            .iter()
-            .flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()])
-            .collect();
+        let flat: Vec<&[u8]> =
+            labels.iter().flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()]).collect();
         let hash = label_hash(flat.chunks_exact(2).map(|p| (p[0], p[1])));
         self.append(tenant, hash, &flat, ts, vs, report);
     }
@@ -155,11 +147,9 @@ impl Head {
         maxt: i64,
     ) -> Vec<SeriesRef> {
         match self.tenants.get(tenant) {
-            Some(t) if mint <= maxt => t
-                .select(matchers, mint, maxt)
-                .into_iter()
-                .map(SeriesRef)
-                .collect(),
+            Some(t) if mint <= maxt => {
+                t.select(matchers, mint, maxt).into_iter().map(SeriesRef).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -223,10 +213,7 @@ impl Head {
 
     /// Counts and an estimate of heap bytes; walks every series.
     pub fn stats(&self) -> HeadStats {
-        let mut st = HeadStats {
-            tenants: self.tenants.len(),
-            ..HeadStats::default()
-        };
+        let mut st = HeadStats { tenants: self.tenants.len(), ..HeadStats::default() };
         for (name, t) in &self.tenants {
             let (samples, chunks, bytes) = t.usage();
             st.series += t.series_count();

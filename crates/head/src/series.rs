@@ -55,14 +55,7 @@ impl Series {
         let mut open = XorChunk::new();
         // An empty chunk always takes a sample.
         let _ = open.append(t, v);
-        Series {
-            labels,
-            min_t: t,
-            max_t: t,
-            closed: Vec::new(),
-            open,
-            ooo: None,
-        }
+        Series { labels, min_t: t, max_t: t, closed: Vec::new(), open, ooo: None }
     }
 
     /// Offers one sample, with Prometheus's rules for duplicates and out-of-order samples.
@@ -145,10 +138,7 @@ impl Series {
             let min = first_timestamp(self.open.bytes()).unwrap_or(self.max_t);
             (self.open.bytes(), min, self.open.last_t())
         });
-        self.closed
-            .iter()
-            .map(|c| (&c.data[..], c.min_t, c.max_t))
-            .chain(open)
+        self.closed.iter().map(|c| (&c.data[..], c.min_t, c.max_t)).chain(open)
     }
 
     /// Whether at least one sample lies in `[mint, maxt]`.
@@ -214,10 +204,7 @@ impl Series {
     }
 
     pub(crate) fn num_samples(&self) -> usize {
-        self.closed
-            .iter()
-            .map(|c| num_samples(&c.data))
-            .sum::<usize>()
+        self.closed.iter().map(|c| num_samples(&c.data)).sum::<usize>()
             + self.open.num_samples()
             + self.ooo.as_ref().map_or(0, |b| b.len())
     }
@@ -230,11 +217,7 @@ impl Series {
     pub(crate) fn heap_bytes(&self) -> usize {
         let mut bytes = self.labels.len() * size_of::<u32>() + ALLOC_OVERHEAD;
         bytes += vec_heap_bytes(&self.closed);
-        bytes += self
-            .closed
-            .iter()
-            .map(|c| c.data.len() + ALLOC_OVERHEAD)
-            .sum::<usize>();
+        bytes += self.closed.iter().map(|c| c.data.len() + ALLOC_OVERHEAD).sum::<usize>();
         if self.open.heap_bytes() > 0 {
             bytes += self.open.heap_bytes() + ALLOC_OVERHEAD;
         }

@@ -44,11 +44,7 @@ pub(crate) fn map_heap_bytes<K, V>(capacity: usize) -> usize {
     if capacity == 0 {
         return 0;
     }
-    let buckets = if capacity <= 3 {
-        4
-    } else {
-        (capacity * 8 / 7).next_power_of_two()
-    };
+    let buckets = if capacity <= 3 { 4 } else { (capacity * 8 / 7).next_power_of_two() };
     buckets * (size_of::<(K, V)>() + 1) + 16 + ALLOC_OVERHEAD
 }
 
@@ -102,10 +98,7 @@ impl HashIndex {
     /// Ids stored under `hash`, oldest first.
     pub(crate) fn get(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
         let first = self.first.get(&hash).copied();
-        let more = first
-            .and_then(|_| self.more.get(&hash))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let more = first.and_then(|_| self.more.get(&hash)).map(Vec::as_slice).unwrap_or(&[]);
         first.into_iter().chain(more.iter().copied())
     }
 
@@ -163,11 +156,7 @@ impl Interner {
     /// The string of a symbol this interner handed out ("" for any other).
     pub(crate) fn resolve(&self, sym: u32) -> &str {
         let i = sym as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends.get(i - 1).copied().unwrap_or(0)
-        };
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
         let end = self.ends.get(i).copied().unwrap_or(start);
         self.buf.get(start..end).unwrap_or("")
     }

@@ -157,21 +157,15 @@ impl TenantHead {
         if strs.chunks_exact(2).any(|p| p[0].is_empty()) {
             return Err("empty label name");
         }
-        let names_sorted = strs
-            .chunks_exact(2)
-            .zip(strs.chunks_exact(2).skip(1))
-            .all(|(a, b)| a[0] < b[0]);
+        let names_sorted =
+            strs.chunks_exact(2).zip(strs.chunks_exact(2).skip(1)).all(|(a, b)| a[0] < b[0]);
         if !names_sorted {
             return Err("label names not sorted and unique");
         }
         let id = u32::try_from(self.series.len()).map_err(|_| "too many series")?;
         let mut syms = Vec::with_capacity(strs.len());
         for s in &strs {
-            syms.push(
-                self.symbols
-                    .intern(s)
-                    .ok_or("too many distinct label strings")?,
-            );
+            syms.push(self.symbols.intern(s).ok_or("too many distinct label strings")?);
         }
         for pair in syms.chunks_exact(2) {
             self.postings.add(pair[0], pair[1], id);
@@ -198,20 +192,13 @@ impl TenantHead {
     }
 
     pub(crate) fn samples(&self, id: u32, mint: i64, maxt: i64) -> Vec<Sample> {
-        self.series
-            .get(id as usize)
-            .map(|s| s.samples(mint, maxt))
-            .unwrap_or_default()
+        self.series.get(id as usize).map(|s| s.samples(mint, maxt)).unwrap_or_default()
     }
 
     /// Ids of series matching every matcher and holding a sample in `[mint, maxt]`, sorted.
     pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
         let mut ids = self.matching(matchers);
-        ids.retain(|&id| {
-            self.series
-                .get(id as usize)
-                .is_some_and(|s| s.has_sample_in(mint, maxt))
-        });
+        ids.retain(|&id| self.series.get(id as usize).is_some_and(|s| s.has_sample_in(mint, maxt)));
         ids
     }
 
@@ -246,10 +233,7 @@ impl TenantHead {
         let Some(name) = self.symbols.get(&m.name) else {
             return Vec::new();
         };
-        let exact = matches!(
-            (m.op, want),
-            (MatchOp::Equal, true) | (MatchOp::NotEqual, false)
-        );
+        let exact = matches!((m.op, want), (MatchOp::Equal, true) | (MatchOp::NotEqual, false));
         if exact {
             // The values that qualify are exactly `m.value`.
             return match self.symbols.get(&m.value) {
@@ -270,9 +254,7 @@ impl TenantHead {
             self.postings
                 .names()
                 .filter(|&name| {
-                    self.postings
-                        .values(name)
-                        .any(|(_, ids)| self.any_in_range(ids, mint, maxt))
+                    self.postings.values(name).any(|(_, ids)| self.any_in_range(ids, mint, maxt))
                 })
                 .collect()
         } else {
@@ -310,10 +292,7 @@ impl TenantHead {
                 .into_iter()
                 .filter_map(|id| {
                     let s = self.series.get(id as usize)?;
-                    s.labels
-                        .chunks_exact(2)
-                        .find(|p| p[0] == name)
-                        .map(|p| p[1])
+                    s.labels.chunks_exact(2).find(|p| p[0] == name).map(|p| p[1])
                 })
                 .collect()
         };
@@ -323,18 +302,13 @@ impl TenantHead {
     }
 
     fn any_in_range(&self, ids: &[u32], mint: i64, maxt: i64) -> bool {
-        ids.iter().any(|&id| {
-            self.series
-                .get(id as usize)
-                .is_some_and(|s| s.has_sample_in(mint, maxt))
-        })
+        ids.iter()
+            .any(|&id| self.series.get(id as usize).is_some_and(|s| s.has_sample_in(mint, maxt)))
     }
 
     fn sorted_strings(&self, syms: Vec<u32>) -> Vec<String> {
-        let mut out: Vec<String> = syms
-            .into_iter()
-            .map(|s| self.symbols.resolve(s).to_owned())
-            .collect();
+        let mut out: Vec<String> =
+            syms.into_iter().map(|s| self.symbols.resolve(s).to_owned()).collect();
         out.sort_unstable();
         out
     }
@@ -364,10 +338,7 @@ pub(crate) fn labels_string<L: AsRef<[u8]>>(labels: &[L]) -> String {
             out.push_str(", ");
         }
         let name = String::from_utf8_lossy(pair[0].as_ref());
-        let value = pair
-            .get(1)
-            .map(|v| String::from_utf8_lossy(v.as_ref()))
-            .unwrap_or_default();
+        let value = pair.get(1).map(|v| String::from_utf8_lossy(v.as_ref())).unwrap_or_default();
         out.push_str(&format!("{name}={value:?}"));
     }
     out.push('}');

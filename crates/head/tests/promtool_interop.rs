@@ -89,12 +89,7 @@ fn chunks_match_prometheus() {
     let input = dir.join("in.om");
     let mut text = String::from("# TYPE m gauge\n");
     for (t, v) in samples() {
-        text.push_str(&format!(
-            "m {} {}.{:03}\n",
-            format_value(v),
-            t / 1000,
-            t % 1000
-        ));
+        text.push_str(&format!("m {} {}.{:03}\n", format_value(v), t / 1000, t % 1000));
     }
     text.push_str("# EOF\n");
     std::fs::write(&input, text).unwrap();
@@ -133,13 +128,8 @@ fn chunks_match_prometheus() {
         ours.append(t, v).unwrap();
     }
     assert_eq!(ours.bytes(), theirs);
-    let decoded: Vec<(i64, u64)> = XorIter::new(theirs)
-        .map(|(t, v)| (t, v.to_bits()))
-        .collect();
-    let want: Vec<(i64, u64)> = samples()
-        .into_iter()
-        .map(|(t, v)| (t, v.to_bits()))
-        .collect();
+    let decoded: Vec<(i64, u64)> = XorIter::new(theirs).map(|(t, v)| (t, v.to_bits())).collect();
+    let want: Vec<(i64, u64)> = samples().into_iter().map(|(t, v)| (t, v.to_bits())).collect();
     assert_eq!(decoded, want);
     let _ = std::fs::remove_dir_all(&dir);
 }

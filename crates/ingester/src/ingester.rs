@@ -122,7 +122,10 @@ impl Ingester {
 
 #[async_trait]
 impl PushSink for Ingester {
-    async fn push(&self, req: PushRequest) -> std::result::Result<PushOutcome, (Error, PushOutcome)> {
+    async fn push(
+        &self,
+        req: PushRequest,
+    ) -> std::result::Result<PushOutcome, (Error, PushOutcome)> {
         let started = Instant::now();
         let tenant = req.tenant.as_str();
         let mut outcome = PushOutcome::default();
@@ -169,11 +172,8 @@ impl PushSink for Ingester {
         outcome.samples_written = report.appended + report.duplicates_ignored;
         let mut problems: Vec<String> = routed.errors;
         if report.rejected_total() > 0 {
-            let counts: Vec<String> = report
-                .rejected
-                .iter()
-                .map(|(r, n)| format!("{n} {}", r.message()))
-                .collect();
+            let counts: Vec<String> =
+                report.rejected.iter().map(|(r, n)| format!("{n} {}", r.message())).collect();
             problems.push(format!("rejected samples: {}", counts.join(", ")));
             problems.extend(report.examples);
         }

@@ -77,7 +77,9 @@ impl IngesterMetrics {
 
     pub fn rejected(&self, reason: &str, n: u64) {
         if n > 0 {
-            self.samples_rejected.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc_by(n);
+            self.samples_rejected
+                .get_or_create(&ReasonLabel { reason: reason.to_string() })
+                .inc_by(n);
         }
     }
 

@@ -103,10 +103,8 @@ impl<'a> Router<'a> {
 
     fn slot(&mut self, shard: ShardId) -> &mut ShardBatch {
         let tenant = self.tenant;
-        self.slots[shard.0 as usize].get_or_insert_with(|| ShardBatch {
-            tenant: tenant.to_string(),
-            ..Default::default()
-        })
+        self.slots[shard.0 as usize]
+            .get_or_insert_with(|| ShardBatch { tenant: tenant.to_string(), ..Default::default() })
     }
 
     /// Validates one series and adds it to its shard's batch.

@@ -1,16 +1,20 @@
 use bytes::Bytes;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use strata_model::{Error, WireVersion};
 use strata_proto::prometheus::{self as v1, WriteRequest};
 use strata_proto::write_v2 as v2;
 
 use super::*;
 
-const LIMITS: DecodeLimits = DecodeLimits { max_request_bytes: 1 << 20, max_decompressed_bytes: 4 << 20 };
+const LIMITS: DecodeLimits =
+    DecodeLimits { max_request_bytes: 1 << 20, max_decompressed_bytes: 4 << 20 };
 
 fn lbl(n: &str, v: &str) -> v1::Label {
-    v1::Label { name: Bytes::copy_from_slice(n.as_bytes()), value: Bytes::copy_from_slice(v.as_bytes()) }
+    v1::Label {
+        name: Bytes::copy_from_slice(n.as_bytes()),
+        value: Bytes::copy_from_slice(v.as_bytes()),
+    }
 }
 
 fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::TimeSeries {
@@ -59,7 +63,8 @@ fn v1_routes_every_sample() {
 fn bad_bodies_are_invalid() {
     let e = run(WireVersion::V1, &Bytes::new(), 4).unwrap_err();
     assert!(matches!(&e, Error::Invalid(m) if m.contains("empty")), "{e}");
-    let e = run(WireVersion::V1, &Bytes::from_static(b"\xff\xff\xff\xff\xff\xff\x00garbage"), 4).unwrap_err();
+    let e = run(WireVersion::V1, &Bytes::from_static(b"\xff\xff\xff\xff\xff\xff\x00garbage"), 4)
+        .unwrap_err();
     assert!(matches!(&e, Error::Invalid(m) if m.contains("snappy")), "{e}");
     let e = run(WireVersion::V1, &snappy(b"\x0a\xff\xff\xff\x0f"), 4).unwrap_err();
     assert!(matches!(&e, Error::Invalid(m) if m.contains("protobuf")), "{e}");
@@ -98,7 +103,11 @@ fn invalid_series_are_refused_and_the_rest_kept() {
 fn histograms_and_exemplars_are_counted() {
     let mut s = series(&[("__name__", "x")], &[(1, 1.0)]);
     s.histograms.push(v1::Histogram { timestamp: 1 });
-    s.exemplars.push(v1::Exemplar { labels: vec![lbl("trace_id", "abc")], value: 1.0, timestamp: 1 });
+    s.exemplars.push(v1::Exemplar {
+        labels: vec![lbl("trace_id", "abc")],
+        value: 1.0,
+        timestamp: 1,
+    });
     let r = run(WireVersion::V1, &v1_body(vec![s]), 4).unwrap();
     assert_eq!((r.samples, r.histograms_dropped, r.exemplars_dropped), (1, 1, 1));
 }
@@ -113,7 +122,8 @@ fn v2_body(symbols: &[&str], ts: Vec<v2::TimeSeries>) -> Bytes {
 
 #[test]
 fn v2_symbols_and_metadata() {
-    let syms = ["", "__name__", "http_requests_total", "job", "api", "Requests served.", "requests"];
+    let syms =
+        ["", "__name__", "http_requests_total", "job", "api", "Requests served.", "requests"];
     let ts = v2::TimeSeries {
         labels_refs: vec![1, 2, 3, 4],
         samples: vec![v2::Sample { value: 3.0, timestamp: 10, start_timestamp: 0 }],

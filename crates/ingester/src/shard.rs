@@ -83,10 +83,9 @@ impl strata_raft::Applier for ShardState {
     fn snapshot(&self) -> Vec<u8> {
         let mut per_tenant: BTreeMap<String, ShardBatch> = BTreeMap::new();
         self.head().for_each_series(|tenant, labels, samples| {
-            let batch = per_tenant.entry(tenant.to_string()).or_insert_with(|| ShardBatch {
-                tenant: tenant.to_string(),
-                ..Default::default()
-            });
+            let batch = per_tenant
+                .entry(tenant.to_string())
+                .or_insert_with(|| ShardBatch { tenant: tenant.to_string(), ..Default::default() });
             let mut flat = Vec::with_capacity(labels.len() * 2);
             for l in labels.iter() {
                 flat.push(Bytes::copy_from_slice(l.name.as_bytes()));
@@ -103,10 +102,9 @@ impl strata_raft::Applier for ShardState {
             });
         });
         for (tenant, families) in self.metadata().iter() {
-            let batch = per_tenant.entry(tenant.clone()).or_insert_with(|| ShardBatch {
-                tenant: tenant.clone(),
-                ..Default::default()
-            });
+            let batch = per_tenant
+                .entry(tenant.clone())
+                .or_insert_with(|| ShardBatch { tenant: tenant.clone(), ..Default::default() });
             for (name, list) in families {
                 for m in list {
                     batch.metadata.push(raft_v1::MetricMetadata {
@@ -158,9 +156,13 @@ mod tests {
             .map(|(labels, samples)| {
                 let flat: Vec<Bytes> = labels
                     .iter()
-                    .flat_map(|(n, v)| [Bytes::copy_from_slice(n.as_bytes()), Bytes::copy_from_slice(v.as_bytes())])
+                    .flat_map(|(n, v)| {
+                        [Bytes::copy_from_slice(n.as_bytes()), Bytes::copy_from_slice(v.as_bytes())]
+                    })
                     .collect();
-                let hash = strata_model::label_hash(labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+                let hash = strata_model::label_hash(
+                    labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+                );
                 SeriesSamples {
                     hash,
                     labels: flat,

@@ -100,7 +100,9 @@ mod tests {
 
     fn p(v: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
         v.iter()
-            .map(|(a, b)| (Bytes::copy_from_slice(a.as_bytes()), Bytes::copy_from_slice(b.as_bytes())))
+            .map(|(a, b)| {
+                (Bytes::copy_from_slice(a.as_bytes()), Bytes::copy_from_slice(b.as_bytes()))
+            })
             .collect()
     }
 

@@ -22,10 +22,8 @@ impl Labels {
         K: Into<String>,
         V: Into<String>,
     {
-        let mut v: Vec<Label> = pairs
-            .into_iter()
-            .map(|(n, v)| Label { name: n.into(), value: v.into() })
-            .collect();
+        let mut v: Vec<Label> =
+            pairs.into_iter().map(|(n, v)| Label { name: n.into(), value: v.into() }).collect();
         v.sort();
         Labels(v)
     }

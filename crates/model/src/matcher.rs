@@ -25,10 +25,11 @@ impl Matcher {
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self> {
         let value = value.into();
         let re = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$"))
-                    .map_err(|e| Error::Invalid(format!("invalid regular expression {value:?}: {e}")))?,
-            ),
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+                    Error::Invalid(format!("invalid regular expression {value:?}: {e}"))
+                })?)
+            }
             _ => None,
         };
         Ok(Matcher { name: name.into(), op, value, re })

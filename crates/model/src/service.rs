@@ -121,7 +121,10 @@ pub trait PushSink: Send + Sync + 'static {
     /// Decodes, validates, replicates and applies a push. Returns after the accepted
     /// samples are committed to a quorum of durable logs, or an error for the whole request
     /// (in which case `outcome` counts, if any, are in the error message).
-    async fn push(&self, req: PushRequest) -> std::result::Result<PushOutcome, (crate::Error, PushOutcome)>;
+    async fn push(
+        &self,
+        req: PushRequest,
+    ) -> std::result::Result<PushOutcome, (crate::Error, PushOutcome)>;
 }
 
 /// Metadata of one metric family.
@@ -138,11 +141,21 @@ pub struct MetricMetadata {
 #[async_trait]
 pub trait SeriesReader: Send + Sync + 'static {
     /// Series that match any of the matcher sets and have samples in `[mint, maxt]`, sorted.
-    async fn series(&self, tenant: &TenantId, sets: &[Vec<Matcher>], mint: i64, maxt: i64)
-        -> Result<Vec<Labels>>;
+    async fn series(
+        &self,
+        tenant: &TenantId,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>>;
     /// Label names of matching series (all series when `sets` is empty), sorted.
-    async fn label_names(&self, tenant: &TenantId, sets: &[Vec<Matcher>], mint: i64, maxt: i64)
-        -> Result<Vec<String>>;
+    async fn label_names(
+        &self,
+        tenant: &TenantId,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>>;
     /// Values of label `name` among matching series, sorted.
     async fn label_values(
         &self,
@@ -153,6 +166,9 @@ pub trait SeriesReader: Send + Sync + 'static {
         maxt: i64,
     ) -> Result<Vec<String>>;
     /// Metric metadata by metric family name, optionally filtered to one metric.
-    async fn metadata(&self, tenant: &TenantId, metric: Option<&str>)
-        -> Result<Vec<(String, Vec<MetricMetadata>)>>;
+    async fn metadata(
+        &self,
+        tenant: &TenantId,
+        metric: Option<&str>,
+    ) -> Result<Vec<(String, Vec<MetricMetadata>)>>;
 }

@@ -47,10 +47,7 @@ impl Batcher {
     pub(crate) async fn propose(&self, payload: Bytes) -> Result<ApplyReport> {
         let (done, rx) = oneshot::channel();
         let stopped = || Error::Unavailable("raft group is shut down".to_string());
-        self.tx
-            .send(Proposal { payload, done })
-            .await
-            .map_err(|_| stopped())?;
+        self.tx.send(Proposal { payload, done }).await.map_err(|_| stopped())?;
         rx.await.unwrap_or_else(|_| Err(stopped()))
     }
 
@@ -115,9 +112,9 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>, max_bytes
 /// Maps openraft's answer to a write (a proposal or a membership change).
 pub(crate) fn client_write_error(e: RaftError<u64, ClientWriteError<u64, EmptyNode>>) -> Error {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => Error::NotLeader {
-            leader: f.leader_id,
-        },
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            Error::NotLeader { leader: f.leader_id }
+        }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
             Error::Invalid(e.to_string())
         }

@@ -40,12 +40,7 @@ impl AppData {
 
 impl fmt::Debug for AppData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "AppData({} payloads, {} bytes)",
-            self.0.len(),
-            self.encoded_len()
-        )
+        write!(f, "AppData({} payloads, {} bytes)", self.0.len(), self.encoded_len())
     }
 }
 
@@ -170,10 +165,7 @@ fn decode_payloads(buf: &Bytes) -> Result<AppData, CodecError> {
 /// The log id of an encoded entry, without decoding its payload.
 pub(crate) fn entry_log_id(buf: &[u8]) -> Result<LogId, CodecError> {
     if buf.len() < ENTRY_HEADER_LEN {
-        return Err(CodecError(format!(
-            "log entry of {} bytes is too short",
-            buf.len()
-        )));
+        return Err(CodecError(format!("log entry of {} bytes is too short", buf.len())));
     }
     if buf[0] != ENTRY_VERSION {
         return Err(CodecError(format!("unknown log entry version {}", buf[0])));
@@ -191,10 +183,7 @@ pub(crate) fn encode_log_id(id: &LogId, out: &mut Vec<u8>) {
 /// Decodes a log id written by [`encode_log_id`].
 pub(crate) fn decode_log_id(buf: &[u8]) -> Result<LogId, CodecError> {
     if buf.len() != LOG_ID_LEN {
-        return Err(CodecError(format!(
-            "log id of {} bytes, want {LOG_ID_LEN}",
-            buf.len()
-        )));
+        return Err(CodecError(format!("log id of {} bytes, want {LOG_ID_LEN}", buf.len())));
     }
     let term = read_u64(buf, 0)?;
     let node = read_u64(buf, 8)?;
@@ -241,10 +230,7 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        round_trip(Entry {
-            log_id: log_id(3, 7, 42),
-            payload: EntryPayload::Blank,
-        });
+        round_trip(Entry { log_id: log_id(3, 7, 42), payload: EntryPayload::Blank });
         round_trip(Entry {
             log_id: log_id(u64::MAX, 1, u64::MAX - 1),
             payload: EntryPayload::Normal(AppData(vec![Bytes::from(vec![7u8; 100_000])])),

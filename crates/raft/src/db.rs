@@ -101,9 +101,7 @@ impl LogDb {
     }
 
     pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("LogDb::open creates every column family")
+        self.db.cf_handle(name).expect("LogDb::open creates every column family")
     }
 
     /// Writes `batch` without waiting for it to be durable; see [`LogDb::request_sync`].
@@ -132,18 +130,13 @@ impl LogDb {
         self.request_sync(Box::new(move |res| {
             let _ = tx.send(res);
         }));
-        rx.await
-            .unwrap_or_else(|_| Err(io::Error::other("the wal sync thread stopped")))
+        rx.await.unwrap_or_else(|_| Err(io::Error::other("the wal sync thread stopped")))
     }
 }
 
 impl Drop for LogDb {
     fn drop(&mut self) {
-        let syncer = self
-            .syncer
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let syncer = self.syncer.get_mut().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(Syncer { tx, thread }) = syncer {
             drop(tx);
             // The thread holds a reference to the database: join it so the database is closed
@@ -211,19 +204,12 @@ impl Released {
 impl GroupDb {
     pub(crate) fn new(db: Arc<LogDb>, group: u32) -> (Arc<GroupDb>, Released) {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let g = GroupDb {
-            db,
-            group,
-            snapshot_lock: Mutex::new(()),
-            _alive: tx,
-        };
+        let g = GroupDb { db, group, snapshot_lock: Mutex::new(()), _alive: tx };
         (Arc::new(g), Released(rx))
     }
 
     pub(crate) fn get_meta(&self, tag: u8) -> std::result::Result<Option<Vec<u8>>, rocksdb::Error> {
-        self.db
-            .rocks()
-            .get_cf(self.db.cf(CF_META), meta_key(self.group, tag))
+        self.db.rocks().get_cf(self.db.cf(CF_META), meta_key(self.group, tag))
     }
 }
 

@@ -72,9 +72,7 @@ impl RaftSettings {
             max_payload_entries: self.max_entries_per_append,
             ..Config::default()
         };
-        config
-            .validate()
-            .map_err(|e| Error::Invalid(format!("raft settings: {e}")))
+        config.validate().map_err(|e| Error::Invalid(format!("raft settings: {e}")))
     }
 }
 
@@ -208,8 +206,7 @@ impl Group {
             .metrics(|m| m.current_leader.is_some(), "a leader is known")
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-        m.current_leader
-            .ok_or_else(|| Error::Unavailable("no leader".to_string()))
+        m.current_leader.ok_or_else(|| Error::Unavailable("no leader".to_string()))
     }
 
     /// A snapshot of what this replica knows about the group.
@@ -242,11 +239,7 @@ impl Group {
 
     /// Makes `voters` the voting members; voters not in it leave the group. Leader only.
     pub async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<()> {
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map(|_| ())
-            .map_err(client_write_error)
+        self.raft.change_membership(voters, false).await.map(|_| ()).map_err(client_write_error)
     }
 
     /// Asks for a snapshot now (e.g. after the head was flushed), so the log can be purged.
@@ -262,28 +255,17 @@ impl Group {
             .shutdown()
             .await
             .map_err(|e| Error::Fatal(format!("raft core task failed: {e}")))?;
-        let released = self
-            .released
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let released = self.released.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(released) = released {
             // The state machine worker stops once it notices the core is gone.
-            if tokio::time::timeout(Duration::from_secs(10), released.wait())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(10), released.wait()).await.is_err() {
                 tracing::warn!(
                     group = self.group_id,
                     "raft group still holds the log database after shutdown"
                 );
             }
         }
-        tracing::info!(
-            group = self.group_id,
-            node = self.node_id,
-            "raft group stopped"
-        );
+        tracing::info!(group = self.group_id, node = self.node_id, "raft group stopped");
         Ok(())
     }
 }

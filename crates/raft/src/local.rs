@@ -27,20 +27,14 @@ impl LocalRouter {
     pub fn node(self: &Arc<Self>, node_id: u64) -> Arc<RaftNet> {
         let mut nodes = self.nodes.write().unwrap_or_else(PoisonError::into_inner);
         let net = nodes.entry(node_id).or_insert_with(|| {
-            RaftNet::new(Arc::new(LocalTransport {
-                router: Arc::downgrade(self),
-                from: node_id,
-            }))
+            RaftNet::new(Arc::new(LocalTransport { router: Arc::downgrade(self), from: node_id }))
         });
         Arc::clone(net)
     }
 
     /// Cuts node `node_id` off from every other node (`true`) or reconnects it (`false`).
     pub fn isolate(&self, node_id: u64, isolated: bool) {
-        let mut set = self
-            .isolated
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut set = self.isolated.write().unwrap_or_else(PoisonError::into_inner);
         if isolated {
             set.insert(node_id);
         } else {
@@ -79,9 +73,7 @@ impl Transport for LocalTransport {
     ) -> BoxFuture<'static, Result<Bytes, TransportError>> {
         let net = match self.router.upgrade() {
             Some(router) => router.route(self.from, target),
-            None => Err(TransportError::Unreachable(
-                "the router is gone".to_string(),
-            )),
+            None => Err(TransportError::Unreachable("the router is gone".to_string())),
         };
         async move {
             // The receiver handles the message on its own task, as a server would.
@@ -89,9 +81,7 @@ impl Transport for LocalTransport {
                 tokio::spawn(
                     async move { net?.handle(group, kind, body).await.map_err(to_transport) },
                 );
-            handled
-                .await
-                .map_err(|e| TransportError::Network(format!("handler failed: {e}")))?
+            handled.await.map_err(|e| TransportError::Network(format!("handler failed: {e}")))?
         }
         .boxed()
     }

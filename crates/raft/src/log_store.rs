@@ -53,16 +53,12 @@ impl LogStore {
             entries.push(entry);
             it.next();
         }
-        it.status()
-            .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        it.status().map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
         Ok(entries)
     }
 
     fn read_log_id_meta(&self, tag: u8) -> Result<Option<LogId>, StorageError> {
-        let Some(v) = self
-            .g
-            .get_meta(tag)
-            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?
+        let Some(v) = self.g.get_meta(tag).map_err(|e| StorageIOError::read(AnyError::new(&e)))?
         else {
             return Ok(None);
         };
@@ -82,8 +78,7 @@ impl LogStore {
             }
             None => None,
         };
-        it.status()
-            .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        it.status().map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
         Ok(last)
     }
 
@@ -105,10 +100,7 @@ impl LogStore {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
-        self.g
-            .db
-            .write(batch)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        self.g.db.write(batch).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 }
 
@@ -137,10 +129,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id = self.read_log_id_meta(META_PURGED)?;
         let last_log_id = self.last_log_id()?.or(last_purged_log_id);
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -151,29 +140,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let value =
             serde_json::to_vec(vote).map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.g.db.cf(CF_META),
-            meta_key(self.g.group, META_VOTE),
-            value,
-        );
-        self.g
-            .db
-            .write(batch)
-            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
+        batch.put_cf(self.g.db.cf(CF_META), meta_key(self.g.group, META_VOTE), value);
+        self.g.db.write(batch).map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
         // A vote must be on disk before the node acts on it.
-        self.g
-            .db
-            .sync()
-            .await
-            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
+        self.g.db.sync().await.map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
         Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
-        let Some(v) = self
-            .g
-            .get_meta(META_VOTE)
-            .map_err(|e| StorageIOError::read_vote(AnyError::new(&e)))?
+        let Some(v) =
+            self.g.get_meta(META_VOTE).map_err(|e| StorageIOError::read_vote(AnyError::new(&e)))?
         else {
             return Ok(None);
         };
@@ -214,9 +190,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         // Readable as soon as this returns; durable when the syncer calls back.
         self.put_entries(entries)?;
-        self.g
-            .db
-            .request_sync(Box::new(move |res| callback.log_io_completed(res)));
+        self.g.db.request_sync(Box::new(move |res| callback.log_io_completed(res)));
         Ok(())
     }
 
@@ -239,11 +213,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         let mut v = Vec::with_capacity(crate::codec::LOG_ID_LEN);
         encode_log_id(&log_id, &mut v);
-        batch.put_cf(
-            self.g.db.cf(CF_META),
-            meta_key(self.g.group, META_PURGED),
-            v,
-        );
+        batch.put_cf(self.g.db.cf(CF_META), meta_key(self.g.group, META_PURGED), v);
         batch.delete_range_cf(
             self.g.db.cf(CF_LOG),
             log_key(self.g.group, 0),

@@ -115,9 +115,7 @@ impl RaftNet {
     pub(crate) fn register(&self, group: u32, raft: Raft<TypeConfig>) -> Result<u64> {
         let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
         if groups.contains_key(&group) {
-            return Err(Error::Invalid(format!(
-                "group {group} already runs on this node"
-            )));
+            return Err(Error::Invalid(format!("group {group} already runs on this node")));
         }
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         groups.insert(group, (token, raft));
@@ -134,10 +132,7 @@ impl RaftNet {
     }
 
     pub(crate) fn peers(&self, group: u32) -> Peers {
-        Peers {
-            transport: Arc::clone(&self.transport),
-            group,
-        }
+        Peers { transport: Arc::clone(&self.transport), group }
     }
 }
 
@@ -151,11 +146,7 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
     type Network = Peer;
 
     async fn new_client(&mut self, target: u64, _node: &EmptyNode) -> Peer {
-        Peer {
-            transport: Arc::clone(&self.transport),
-            group: self.group,
-            target,
-        }
+        Peer { transport: Arc::clone(&self.transport), group: self.group, target }
     }
 }
 
@@ -199,8 +190,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>> {
         let body = wire::encode_append(&rpc).map_err(|e| NetworkError::new(&e))?;
-        self.call(RpcKind::AppendEntries, body, option.hard_ttl())
-            .await
+        self.call(RpcKind::AppendEntries, body, option.hard_ttl()).await
     }
 
     async fn install_snapshot(
@@ -209,8 +199,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
         let body = wire::encode_snapshot(&rpc).map_err(|e| NetworkError::new(&e))?;
-        self.call(RpcKind::InstallSnapshot, body, option.hard_ttl())
-            .await
+        self.call(RpcKind::InstallSnapshot, body, option.hard_ttl()).await
     }
 
     async fn vote(

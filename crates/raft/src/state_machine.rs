@@ -123,10 +123,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             })
             .sum();
         if reports.len() != n_payloads {
-            let msg = format!(
-                "applier returned {} reports for {n_payloads} payloads",
-                reports.len()
-            );
+            let msg =
+                format!("applier returned {} reports for {n_payloads} payloads", reports.len());
             return Err(StorageIOError::apply(last, AnyError::error(msg)).into());
         }
 
@@ -158,10 +156,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map(|d| d.as_millis())
             .unwrap_or_default();
         let snapshot_id = match self.last_applied {
-            Some(id) => format!(
-                "{}-{}-{}-{millis}",
-                id.leader_id.term, id.leader_id.node_id, id.index
-            ),
+            Some(id) => {
+                format!("{}-{}-{}-{millis}", id.leader_id.term, id.leader_id.node_id, id.index)
+            }
             None => format!("0-0-0-{millis}"),
         };
         SnapshotBuilder {
@@ -191,10 +188,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(read_snapshot(&self.g)?.map(|(meta, data)| Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        }))
+        Ok(read_snapshot(&self.g)?
+            .map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
 
@@ -213,10 +208,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             })?;
         save_snapshot(&self.g, &self.meta, &data).await?;
         tracing::info!(group = self.g.group, snapshot = %self.meta, bytes = data.len(), "built snapshot");
-        Ok(Snapshot {
-            meta: self.meta.clone(),
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(data)) })
     }
 }
 
@@ -235,10 +227,7 @@ async fn save_snapshot(g: &GroupDb, meta: &Meta, data: &[u8]) -> Result<(), Stor
     value.extend_from_slice(&meta_json);
     value.extend_from_slice(data);
     {
-        let _lock = g
-            .snapshot_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _lock = g.snapshot_lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Never replace a snapshot with an older one (a build finishing after an install).
         if let Some((current, _)) = read_snapshot(g)? {
             if current.last_log_id > meta.last_log_id {
@@ -256,15 +245,10 @@ async fn save_snapshot(g: &GroupDb, meta: &Meta, data: &[u8]) -> Result<(), Stor
 
 fn read_snapshot(g: &GroupDb) -> Result<Option<(Meta, Vec<u8>)>, StorageError> {
     let err = |e: &dyn std::fmt::Display| {
-        StorageError::from(StorageIOError::read_snapshot(
-            None,
-            AnyError::error(e.to_string()),
-        ))
+        StorageError::from(StorageIOError::read_snapshot(None, AnyError::error(e.to_string())))
     };
     let Some(mut value) =
-        g.db.rocks()
-            .get_cf(g.db.cf(CF_SNAPSHOT), snapshot_key(g.group))
-            .map_err(|e| err(&e))?
+        g.db.rocks().get_cf(g.db.cf(CF_SNAPSHOT), snapshot_key(g.group)).map_err(|e| err(&e))?
     else {
         return Ok(None);
     };

@@ -23,10 +23,7 @@ struct LenApplier(std::sync::Mutex<Vec<u8>>);
 impl Applier for LenApplier {
     fn apply(&self, payload: &[u8]) -> ApplyReport {
         self.0.lock().unwrap().push(payload.len() as u8);
-        ApplyReport {
-            appended: payload.len() as u64,
-            ..ApplyReport::default()
-        }
+        ApplyReport { appended: payload.len() as u64, ..ApplyReport::default() }
     }
     fn snapshot(&self) -> Vec<u8> {
         self.0.lock().unwrap().clone()
@@ -68,10 +65,7 @@ fn openraft_storage_suite() {
 }
 
 fn blank(term: u64, index: u64) -> Entry<TypeConfig> {
-    Entry {
-        log_id: log_id(term, 1, index),
-        payload: EntryPayload::Blank,
-    }
+    Entry { log_id: log_id(term, 1, index), payload: EntryPayload::Blank }
 }
 
 fn normal(term: u64, index: u64, len: usize) -> Entry<TypeConfig> {
@@ -108,10 +102,7 @@ async fn groups_sharing_a_database_are_independent() {
     assert_eq!(sb.last_log_id, Some(log_id(2, 1, 2)));
     assert_eq!(a.try_get_log_entries(0..100).await.unwrap().len(), 6);
     let eb = b.try_get_log_entries(..).await.unwrap();
-    assert_eq!(
-        eb.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
-        vec![1, 2]
-    );
+    assert_eq!(eb.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![1, 2]);
 }
 
 #[tokio::test]
@@ -120,16 +111,12 @@ async fn apply_batches_normal_entries_and_reports_in_order() {
     let db = LogDb::open(dir.path()).unwrap();
     let (g, _) = GroupDb::new(db, 1);
     let applier = Arc::new(LenApplier::default());
-    let mut sm = StateMachine::open(g, Arc::clone(&applier) as Arc<dyn Applier>)
-        .await
-        .unwrap();
+    let mut sm = StateMachine::open(g, Arc::clone(&applier) as Arc<dyn Applier>).await.unwrap();
     // A big batch goes through spawn_blocking, a small one runs inline: same results.
     let big = vec![normal(1, 1, 40_000), blank(1, 2), normal(1, 3, 9)];
     let reports = sm.apply(big).await.unwrap();
-    let appended: Vec<Vec<u64>> = reports
-        .iter()
-        .map(|r| r.iter().map(|r| r.appended).collect())
-        .collect();
+    let appended: Vec<Vec<u64>> =
+        reports.iter().map(|r| r.iter().map(|r| r.appended).collect()).collect();
     assert_eq!(appended, vec![vec![40_000], vec![], vec![9]]);
     // An entry carrying several proposals gets one report per proposal.
     let batch = Entry {
@@ -137,13 +124,7 @@ async fn apply_batches_normal_entries_and_reports_in_order() {
         payload: EntryPayload::Normal(AppData(vec![vec![0u8; 5].into(), vec![0u8; 6].into()])),
     };
     let reports = sm.apply(vec![batch]).await.unwrap();
-    assert_eq!(
-        reports[0].iter().map(|r| r.appended).collect::<Vec<_>>(),
-        vec![5, 6]
-    );
-    assert_eq!(
-        *applier.0.lock().unwrap(),
-        vec![(40_000 % 256) as u8, 9, 5, 6]
-    );
+    assert_eq!(reports[0].iter().map(|r| r.appended).collect::<Vec<_>>(), vec![5, 6]);
+    assert_eq!(*applier.0.lock().unwrap(), vec![(40_000 % 256) as u8, 9, 5, 6]);
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 1, 4)));
 }

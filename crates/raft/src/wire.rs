@@ -38,9 +38,7 @@ fn json_err(e: serde_json::Error) -> CodecError {
 }
 
 fn len_u32(n: usize) -> Result<[u8; 4], CodecError> {
-    u32::try_from(n)
-        .map(u32::to_le_bytes)
-        .map_err(|_| CodecError::new("message part over 4 GiB"))
+    u32::try_from(n).map(u32::to_le_bytes).map_err(|_| CodecError::new("message part over 4 GiB"))
 }
 
 /// Writes `header_len header_json` into a new buffer with room for `extra` more bytes.
@@ -55,9 +53,7 @@ fn with_header(header: &impl Serialize, extra: usize) -> Result<Vec<u8>, CodecEr
 /// Splits `header_len header_json rest` into the header and the offset of `rest`.
 fn split_header<H: DeserializeOwned>(buf: &[u8]) -> Result<(H, usize), CodecError> {
     let len = read_u32(buf, 0)? as usize;
-    let json = buf
-        .get(4..4 + len)
-        .ok_or_else(|| CodecError::new("truncated message header"))?;
+    let json = buf.get(4..4 + len).ok_or_else(|| CodecError::new("truncated message header"))?;
     Ok((serde_json::from_slice(json).map_err(json_err)?, 4 + len))
 }
 
@@ -168,10 +164,7 @@ mod tests {
             prev_log_id: Some(log_id(2, 9)),
             leader_commit: Some(log_id(2, 8)),
             entries: vec![
-                Entry {
-                    log_id: log_id(3, 10),
-                    payload: EntryPayload::Blank,
-                },
+                Entry { log_id: log_id(3, 10), payload: EntryPayload::Blank },
                 Entry {
                     log_id: log_id(3, 11),
                     payload: EntryPayload::Normal(AppData(vec![Bytes::from(vec![5u8; 1000])])),

@@ -87,10 +87,7 @@ async fn sixteen_groups_on_one_database() {
 #[test]
 #[ignore = "measurement; run by hand"]
 fn throughput_16_groups() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         for (size, writers) in [(100usize, 1usize), (100, 16), (100_000, 1), (100_000, 8)] {
             let dir = tempfile::tempdir().unwrap();

@@ -37,11 +37,7 @@ async fn start_replica(
     )
     .await
     .unwrap();
-    Replica {
-        dir,
-        applier,
-        group: Some(group),
-    }
+    Replica { dir, applier, group: Some(group) }
 }
 
 async fn cluster(settings: &RaftSettings) -> (Arc<LocalRouter>, Vec<Replica>) {
@@ -50,13 +46,7 @@ async fn cluster(settings: &RaftSettings) -> (Arc<LocalRouter>, Vec<Replica>) {
     for node in 1..=3 {
         replicas.push(start_replica(&router, node, tempfile::tempdir().unwrap(), settings).await);
     }
-    replicas[0]
-        .group
-        .as_ref()
-        .unwrap()
-        .initialize([1, 2, 3].into())
-        .await
-        .unwrap();
+    replicas[0].group.as_ref().unwrap().initialize([1, 2, 3].into()).await.unwrap();
     (router, replicas)
 }
 
@@ -70,9 +60,7 @@ async fn three_replicas_converge_and_fail_over() {
     let leader = group(&replicas[0]).wait_for_leader(WAIT).await.unwrap();
     let li = (leader - 1) as usize;
     eventually("every replica knows the leader", || {
-        replicas
-            .iter()
-            .all(|r| group(r).metrics().leader == Some(leader))
+        replicas.iter().all(|r| group(r).metrics().leader == Some(leader))
     })
     .await;
 
@@ -80,10 +68,7 @@ async fn three_replicas_converge_and_fail_over() {
     for p in &expected {
         group(&replicas[li]).propose(p.clone()).await.unwrap();
     }
-    eventually("all appliers converge", || {
-        replicas.iter().all(|r| r.applier.len() == 20)
-    })
-    .await;
+    eventually("all appliers converge", || replicas.iter().all(|r| r.applier.len() == 20)).await;
     for r in &replicas {
         assert_eq!(r.applier.payloads(), expected);
         assert_eq!(group(r).metrics().voters, [1, 2, 3].into());
@@ -92,45 +77,26 @@ async fn three_replicas_converge_and_fail_over() {
     // A follower refuses and names the leader.
     let fi = (li + 1) % 3;
     let err = group(&replicas[fi]).propose(payload(99)).await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::NotLeader {
-            leader: Some(leader)
-        }
-    );
+    assert_eq!(err, Error::NotLeader { leader: Some(leader) });
 
     // The leader goes away: the other two elect a new one that accepts writes.
     let old = replicas[li].group.take().unwrap();
     old.shutdown().await.unwrap();
     drop(old);
     let survivor = &replicas[fi];
-    eventually("a new leader", || {
-        group(survivor)
-            .metrics()
-            .leader
-            .is_some_and(|l| l != leader)
-    })
-    .await;
+    eventually("a new leader", || group(survivor).metrics().leader.is_some_and(|l| l != leader))
+        .await;
     let new_leader = group(survivor).metrics().leader.unwrap();
-    group(&replicas[(new_leader - 1) as usize])
-        .propose(payload(20))
-        .await
-        .unwrap();
+    group(&replicas[(new_leader - 1) as usize]).propose(payload(20)).await.unwrap();
     eventually("survivors apply the new write", || {
-        replicas
-            .iter()
-            .filter(|r| r.group.is_some())
-            .all(|r| r.applier.len() == 21)
+        replicas.iter().filter(|r| r.group.is_some()).all(|r| r.applier.len() == 21)
     })
     .await;
 
     // The old leader restarts from its log and catches up.
     let dir = std::mem::replace(&mut replicas[li].dir, tempfile::tempdir().unwrap());
     replicas[li] = start_replica(&router, leader, dir, &fast_settings()).await;
-    eventually("the old leader catches up", || {
-        replicas[li].applier.len() == 21
-    })
-    .await;
+    eventually("the old leader catches up", || replicas[li].applier.len() == 21).await;
     assert_eq!(replicas[li].applier.payloads()[20], payload(20));
 
     for r in &replicas {
@@ -148,9 +114,7 @@ async fn lagging_follower_receives_a_snapshot() {
     let (router, replicas) = cluster(&settings).await;
     let leader = group(&replicas[0]).wait_for_leader(WAIT).await.unwrap();
     eventually("every replica knows the leader", || {
-        replicas
-            .iter()
-            .all(|r| group(r).metrics().leader == Some(leader))
+        replicas.iter().all(|r| group(r).metrics().leader == Some(leader))
     })
     .await;
     let li = (leader - 1) as usize;
@@ -160,24 +124,16 @@ async fn lagging_follower_receives_a_snapshot() {
     for i in 0..30 {
         group(&replicas[li]).propose(payload(i)).await.unwrap();
     }
-    eventually("the leader purged its log", || {
-        group(&replicas[li]).metrics().purged >= Some(20)
-    })
-    .await;
+    eventually("the leader purged its log", || group(&replicas[li]).metrics().purged >= Some(20))
+        .await;
 
     router.isolate(lagging as u64 + 1, false);
-    eventually("the lagging follower catches up", || {
-        replicas[lagging].applier.len() == 30
-    })
-    .await;
+    eventually("the lagging follower catches up", || replicas[lagging].applier.len() == 30).await;
     assert!(
         *replicas[lagging].applier.restores.lock().unwrap() >= 1,
         "caught up through a snapshot"
     );
-    assert_eq!(
-        replicas[lagging].applier.payloads(),
-        (0..30).map(payload).collect::<Vec<_>>()
-    );
+    assert_eq!(replicas[lagging].applier.payloads(), (0..30).map(payload).collect::<Vec<_>>());
 
     for r in &replicas {
         group(r).shutdown().await.unwrap();
@@ -204,10 +160,7 @@ async fn a_learner_joins_and_becomes_a_voter() {
     assert_eq!(group(&one).metrics().voters, [1, 2].into());
     group(&one).propose(payload(5)).await.unwrap();
     eventually("the new voter applies", || two.applier.len() == 6).await;
-    assert_eq!(
-        two.applier.payloads(),
-        (0..6).map(payload).collect::<Vec<_>>()
-    );
+    assert_eq!(two.applier.payloads(), (0..6).map(payload).collect::<Vec<_>>());
 
     for r in [&one, &two] {
         group(r).shutdown().await.unwrap();

@@ -15,9 +15,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn start(dir: &std::path::Path, applier: Arc<Recorder>, settings: &RaftSettings) -> Group {
     let db = LogDb::open(dir).unwrap();
     let net = LocalRouter::new().node(1);
-    let group = Group::start(db, 3, 1, applier, net, settings)
-        .await
-        .unwrap();
+    let group = Group::start(db, 3, 1, applier, net, settings).await.unwrap();
     group.initialize_single().await.unwrap();
     group.wait_for_leader(WAIT).await.unwrap();
     group
@@ -29,12 +27,7 @@ async fn committed_entries_are_reapplied_after_restart() {
     let expected: Vec<_> = (0..40).map(payload).collect();
     {
         let applier = Recorder::new();
-        let group = start(
-            dir.path(),
-            Arc::<Recorder>::clone(&applier),
-            &fast_settings(),
-        )
-        .await;
+        let group = start(dir.path(), Arc::<Recorder>::clone(&applier), &fast_settings()).await;
         for p in &expected {
             let report = group.propose(p.clone()).await.unwrap();
             assert_eq!(report.appended, p.len() as u64);
@@ -104,21 +97,11 @@ async fn state_is_restored_from_snapshot_and_log_tail() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        *applier.restores.lock().unwrap(),
-        1,
-        "restored from the snapshot"
-    );
+    assert_eq!(*applier.restores.lock().unwrap(), 1, "restored from the snapshot");
     assert_eq!(applier.payloads(), expected, "snapshot + re-applied tail");
     let reapplied = *applier.apply_calls.lock().unwrap();
-    assert!(
-        reapplied < 35 - 15,
-        "only the tail after the snapshot is re-applied: {reapplied}"
-    );
-    eventually("the purge survives", || {
-        group.metrics().purged >= Some(purged)
-    })
-    .await;
+    assert!(reapplied < 35 - 15, "only the tail after the snapshot is re-applied: {reapplied}");
+    eventually("the purge survives", || group.metrics().purged >= Some(purged)).await;
 
     group.wait_for_leader(WAIT).await.unwrap();
     group.propose(payload(35)).await.unwrap();
@@ -151,13 +134,7 @@ fn crash_child() {
 async fn acknowledged_writes_survive_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CRASH_DIR, dir.path())
         .output()
         .unwrap();

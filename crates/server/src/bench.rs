@@ -40,14 +40,30 @@ pub struct RemoteWriteArgs {
 }
 
 const METRICS: [&str; 25] = [
-    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_FB_USED",
-    "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE",
-    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_DEV_XID_ERRORS",
-    "node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_network_receive_bytes_total",
-    "node_network_transmit_bytes_total", "node_disk_read_bytes_total", "node_disk_written_bytes_total",
-    "node_filesystem_avail_bytes", "node_load1", "vllm:num_requests_running",
-    "vllm:gpu_cache_usage_perc", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_SM_CLOCK",
+    "DCGM_FI_DEV_MEM_CLOCK",
+    "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+    "DCGM_FI_PROF_DRAM_ACTIVE",
+    "DCGM_FI_DEV_XID_ERRORS",
+    "node_cpu_seconds_total",
+    "node_memory_MemAvailable_bytes",
+    "node_network_receive_bytes_total",
+    "node_network_transmit_bytes_total",
+    "node_disk_read_bytes_total",
+    "node_disk_written_bytes_total",
+    "node_filesystem_avail_bytes",
+    "node_load1",
+    "vllm:num_requests_running",
+    "vllm:gpu_cache_usage_perc",
+    "vllm:prompt_tokens_total",
+    "vllm:generation_tokens_total",
     "process_resident_memory_bytes",
 ];
 
@@ -64,7 +80,10 @@ pub fn series_labels(i: usize) -> Vec<Label> {
         label("__name__", metric.to_string()),
         label("cluster", format!("gpu-cluster-{}", host % 4)),
         label("gpu", gpu.to_string()),
-        label("instance", format!("10.{}.{}.{}:9400", host / 65536, (host / 256) % 256, host % 256)),
+        label(
+            "instance",
+            format!("10.{}.{}.{}:9400", host / 65536, (host / 256) % 256, host % 256),
+        ),
         label("job", if metric.starts_with("DCGM") { "dcgm-exporter" } else { "node" }.to_string()),
         label("modelName", "NVIDIA H100 80GB HBM3".to_string()),
         label("namespace", format!("team-{}", host % 13)),
@@ -101,7 +120,8 @@ pub fn build_requests(args: &RemoteWriteArgs, start_ms: i64) -> Vec<Bytes> {
 
 /// CPU seconds (user + system) and resident bytes of a process, from /proc.
 fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/PID/stat")?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/PID/stat")?;
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; ticks of 1/100 s.
@@ -162,7 +182,9 @@ pub async fn remote_write(args: RemoteWriteArgs) -> anyhow::Result<()> {
                     }
                     let problem = match req.send().await {
                         Ok(r) if r.status().is_success() => None,
-                        Ok(r) => Some(format!("{}: {}", r.status(), r.text().await.unwrap_or_default())),
+                        Ok(r) => {
+                            Some(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))
+                        }
                         Err(e) => Some(e.to_string()),
                     };
                     if let Some(p) = problem {

@@ -61,10 +61,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             _ => return Err(bad()),
         };
         rest = &rest[unit_len..];
-        total = value
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
+        total = value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
     }
     Ok(total)
 }

@@ -26,6 +26,8 @@ pub async fn main() -> anyhow::Result<()> {
             println!("{}: configuration is valid", file.display());
             Ok(())
         }
-        cli::Command::Bench(cli::BenchCommand::RemoteWrite(args)) => bench::remote_write(args).await,
+        cli::Command::Bench(cli::BenchCommand::RemoteWrite(args)) => {
+            bench::remote_write(args).await
+        }
     }
 }

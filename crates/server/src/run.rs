@@ -97,9 +97,10 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
     for shard in 0..cfg.ingester.shards {
         let state = Arc::new(ShardState::new(cfg.ingester.head.clone()));
         let applier: Arc<dyn strata_raft::Applier> = Arc::clone(&state) as _;
-        let group = Group::start(Arc::clone(&db), shard, NODE_ID, applier, Arc::clone(&net), &cfg.raft)
-            .await
-            .with_context(|| format!("starting shard {shard}"))?;
+        let group =
+            Group::start(Arc::clone(&db), shard, NODE_ID, applier, Arc::clone(&net), &cfg.raft)
+                .await
+                .with_context(|| format!("starting shard {shard}"))?;
         group.initialize_single().await?;
         states.push(state);
         groups.push(group);
@@ -163,13 +164,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

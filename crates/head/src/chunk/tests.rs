@@ -44,11 +44,8 @@ fn known_bytes() {
     assert_eq!(first_timestamp(c.bytes()), Some(1000));
 
     // The first three samples alone end mid-byte and are zero-padded.
-    let three = encode(&[
-        (1000, 1.0f64.to_bits()),
-        (1015, 1.0f64.to_bits()),
-        (1030, 2.0f64.to_bits()),
-    ]);
+    let three =
+        encode(&[(1000, 1.0f64.to_bits()), (1015, 1.0f64.to_bits()), (1030, 2.0f64.to_bits())]);
     assert_eq!(
         three.bytes(),
         &[0x00, 0x03, 0xD0, 0x0F, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0, 0x0F, 0x30, 0x97, 0xFF, 0xC0]
@@ -81,16 +78,8 @@ fn dod_bucket_edges() {
         // Header, varint, 64-bit value, uvarint of the first delta, its 1 value bit.
         let before = 2 + 3 + 8 + 4;
         let total_bits = 1 + 1 + bits;
-        assert_eq!(
-            c.bytes().len(),
-            before + total_bits.div_ceil(8),
-            "dod {dod}"
-        );
-        assert_eq!(
-            decode(c.bytes()).iter().map(|s| s.0).collect::<Vec<_>>(),
-            ts,
-            "dod {dod}"
-        );
+        assert_eq!(c.bytes().len(), before + total_bits.div_ceil(8), "dod {dod}");
+        assert_eq!(decode(c.bytes()).iter().map(|s| s.0).collect::<Vec<_>>(), ts, "dod {dod}");
     }
 }
 
@@ -114,10 +103,7 @@ fn take_bytes_resets() {
     assert!(c.is_empty());
     c.append(10, 1.0).unwrap();
     c.append(20, 2.0).unwrap();
-    assert_eq!(
-        c.bytes(),
-        encode(&[(10, 1.0f64.to_bits()), (20, 2.0f64.to_bits())]).bytes()
-    );
+    assert_eq!(c.bytes(), encode(&[(10, 1.0f64.to_bits()), (20, 2.0f64.to_bits())]).bytes());
 }
 
 #[test]
@@ -132,11 +118,7 @@ fn full_chunk_refuses() {
 
 #[test]
 fn corrupt_input_does_not_panic() {
-    let good = encode(&[
-        (1, 1.5f64.to_bits()),
-        (7, 2.5f64.to_bits()),
-        (20, 1.0f64.to_bits()),
-    ]);
+    let good = encode(&[(1, 1.5f64.to_bits()), (7, 2.5f64.to_bits()), (20, 1.0f64.to_bits())]);
     let bytes = good.bytes();
     for cut in 0..bytes.len() {
         let mut it = XorIter::new(&bytes[..cut]);
@@ -153,14 +135,10 @@ fn corrupt_input_does_not_panic() {
     // The zero padding may read as a few more unchanged samples, as in Prometheus.
     assert!((3..200).contains(&got.len()));
     assert_eq!(got[..3], [(1, 1.5), (7, 2.5), (20, 1.0)]);
-    assert_eq!(
-        it.err(),
-        Some(&Error::InvalidChunk("unexpected end of chunk"))
-    );
+    assert_eq!(it.err(), Some(&Error::InvalidChunk("unexpected end of chunk")));
     // An over-long varint.
-    let mut it = XorIter::new(&[
-        0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-    ]);
+    let mut it =
+        XorIter::new(&[0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
     assert_eq!(it.next(), None);
     assert!(it.err().is_some());
 }
@@ -183,17 +161,9 @@ fn interesting_value() -> impl Strategy<Value = u64> {
 }
 
 fn timestamps() -> impl Strategy<Value = Vec<i64>> {
-    let step = prop_oneof![
-        Just(15_000i64),
-        1i64..100,
-        1i64..1_000_000,
-        1i64..i64::MAX / 256,
-    ];
-    (
-        any::<i64>().prop_map(|s| s / 2),
-        prop::collection::vec(step, 0..250),
-    )
-        .prop_map(|(start, steps)| {
+    let step = prop_oneof![Just(15_000i64), 1i64..100, 1i64..1_000_000, 1i64..i64::MAX / 256,];
+    (any::<i64>().prop_map(|s| s / 2), prop::collection::vec(step, 0..250)).prop_map(
+        |(start, steps)| {
             let mut t = start;
             let mut out = vec![t];
             for s in steps {
@@ -204,7 +174,8 @@ fn timestamps() -> impl Strategy<Value = Vec<i64>> {
                 out.push(t);
             }
             out
-        })
+        },
+    )
 }
 
 proptest! {

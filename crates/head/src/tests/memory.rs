@@ -17,10 +17,8 @@ fn memory_per_series() {
     let ts: Vec<i64> = (0..10).map(|i| 1_700_000_000_000 + i * 15_000).collect();
     for i in 0..n {
         let vs: Vec<f64> = (0..10).map(|j| f64::from(i * 10 + j)).collect();
-        let (inst, gpu) = (
-            format!("10.0.{}.{}:9400", i / 8 / 256, i / 8 % 256),
-            format!("{}", i % 8),
-        );
+        let (inst, gpu) =
+            (format!("10.0.{}.{}:9400", i / 8 / 256, i / 8 % 256), format!("{}", i % 8));
         let uuid = format!("GPU-{:08x}-0000-0000-0000-{:012x}", i, i * 7);
         let labels = Labels::from_pairs([
             ("__name__", "DCGM_FI_DEV_GPU_UTIL"),

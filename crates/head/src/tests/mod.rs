@@ -5,10 +5,7 @@ use strata_model::{MatchOp, RejectReason, STALE_NAN_BITS};
 use super::*;
 
 fn flat(pairs: &[(&str, &str)]) -> Vec<Vec<u8>> {
-    pairs
-        .iter()
-        .flat_map(|(n, v)| [n.as_bytes().to_vec(), v.as_bytes().to_vec()])
-        .collect()
+    pairs.iter().flat_map(|(n, v)| [n.as_bytes().to_vec(), v.as_bytes().to_vec()]).collect()
 }
 
 fn hash_of(labels: &[Vec<u8>]) -> u64 {
@@ -33,11 +30,7 @@ fn m(op: MatchOp, name: &str, value: &str) -> Matcher {
 }
 
 fn rejected(r: &ApplyReport, reason: RejectReason) -> u64 {
-    r.rejected
-        .iter()
-        .filter(|(x, _)| *x == reason)
-        .map(|(_, n)| n)
-        .sum()
+    r.rejected.iter().filter(|(x, _)| *x == reason).map(|(_, n)| n).sum()
 }
 
 /// The label sets selected, each as `name=value,...`, in select order.
@@ -46,10 +39,7 @@ fn selected(head: &Head, tenant: &str, ms: &[Matcher], mint: i64, maxt: i64) -> 
         .into_iter()
         .map(|s| {
             let l = head.series_labels(tenant, s).unwrap();
-            l.iter()
-                .map(|l| format!("{}={}", l.name, l.value))
-                .collect::<Vec<_>>()
-                .join(",")
+            l.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>().join(",")
         })
         .collect()
 }
@@ -58,49 +48,25 @@ fn all_samples(head: &Head, tenant: &str, pairs: &[(&str, &str)]) -> Vec<(i64, u
     let ms: Vec<Matcher> = pairs.iter().map(|(n, v)| m(MatchOp::Equal, n, v)).collect();
     let refs = head.select(tenant, &ms, i64::MIN, i64::MAX);
     assert_eq!(refs.len(), 1);
-    head.samples(tenant, refs[0], i64::MIN, i64::MAX)
-        .iter()
-        .map(|s| (s.t, s.v.to_bits()))
-        .collect()
+    head.samples(tenant, refs[0], i64::MIN, i64::MAX).iter().map(|s| (s.t, s.v.to_bits())).collect()
 }
 
 const UP: &[(&str, &str)] = &[("__name__", "up"), ("job", "node")];
 
 #[test]
 fn appends_across_chunks_and_reads_ranges() {
-    let mut head = Head::new(HeadConfig {
-        samples_per_chunk: 3,
-        ..HeadConfig::default()
-    });
+    let mut head = Head::new(HeadConfig { samples_per_chunk: 3, ..HeadConfig::default() });
     let ts: Vec<i64> = (0..10).map(|i| 1000 + i * 15).collect();
     let vs: Vec<f64> = (0..10).map(f64::from).collect();
     let r = app(&mut head, "t", UP, &ts, &vs);
-    assert_eq!(
-        (r.appended, r.series_created, r.rejected_total()),
-        (10, 1, 0)
-    );
+    assert_eq!((r.appended, r.series_created, r.rejected_total()), (10, 1, 0));
     let st = head.stats();
-    assert_eq!(
-        (st.tenants, st.series, st.samples, st.chunks),
-        (1, 1, 10, 4)
-    );
+    assert_eq!((st.tenants, st.series, st.samples, st.chunks), (1, 1, 10, 4));
     assert!(st.bytes > 0);
     let s = head.select("t", &[], 0, i64::MAX)[0];
-    let got: Vec<(i64, f64)> = head
-        .samples("t", s, 1030, 1090)
-        .iter()
-        .map(|s| (s.t, s.v))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            (1030, 2.0),
-            (1045, 3.0),
-            (1060, 4.0),
-            (1075, 5.0),
-            (1090, 6.0)
-        ]
-    );
+    let got: Vec<(i64, f64)> =
+        head.samples("t", s, 1030, 1090).iter().map(|s| (s.t, s.v)).collect();
+    assert_eq!(got, vec![(1030, 2.0), (1045, 3.0), (1060, 4.0), (1075, 5.0), (1090, 6.0)]);
     assert_eq!(head.samples("t", s, 2000, 3000), vec![]);
     assert_eq!(head.samples("t", s, 3000, 2000), vec![]);
     assert_eq!(head.samples("t", SeriesRef(7), 0, i64::MAX), vec![]);
@@ -121,18 +87,13 @@ fn duplicates_follow_prometheus() {
     assert_eq!(rejected(&r, RejectReason::DuplicateTimestamp), 1);
     assert_eq!(
         r.examples,
-        vec![
-            r#"duplicate sample for timestamp for series {__name__="up", job="node"}"#.to_string()
-        ]
+        vec![r#"duplicate sample for timestamp for series {__name__="up", job="node"}"#.to_string()]
     );
     // -0.0 and 0.0 are different bits.
     app(&mut head, "t", UP, &[2000], &[0.0]);
     let r = app(&mut head, "t", UP, &[2000], &[-0.0]);
     assert_eq!(rejected(&r, RejectReason::DuplicateTimestamp), 1);
-    assert_eq!(
-        all_samples(&head, "t", UP),
-        vec![(1000, 1.0f64.to_bits()), (2000, 0)]
-    );
+    assert_eq!(all_samples(&head, "t", UP), vec![(1000, 1.0f64.to_bits()), (2000, 0)]);
 }
 
 #[test]
@@ -146,38 +107,19 @@ fn stale_marker_is_only_equal_to_itself() {
     assert_eq!(r.duplicates_ignored, 1);
     app(&mut head, "t", UP, &[3000], &[stale]);
     let r = app(&mut head, "t", UP, &[3000, 3000], &[stale, f64::NAN]);
-    assert_eq!(
-        (
-            r.duplicates_ignored,
-            rejected(&r, RejectReason::DuplicateTimestamp)
-        ),
-        (1, 1)
-    );
+    assert_eq!((r.duplicates_ignored, rejected(&r, RejectReason::DuplicateTimestamp)), (1, 1));
     assert_eq!(
         all_samples(&head, "t", UP),
-        vec![
-            (1000, STALE_NAN_BITS),
-            (2000, f64::NAN.to_bits()),
-            (3000, STALE_NAN_BITS)
-        ]
+        vec![(1000, STALE_NAN_BITS), (2000, f64::NAN.to_bits()), (3000, STALE_NAN_BITS)]
     );
 }
 
 #[test]
 fn out_of_order_rejected_without_window() {
     let mut head = Head::default();
-    let r = app(
-        &mut head,
-        "t",
-        UP,
-        &[1000, 3000, 2000, 4000],
-        &[1.0, 3.0, 2.0, 4.0],
-    );
+    let r = app(&mut head, "t", UP, &[1000, 3000, 2000, 4000], &[1.0, 3.0, 2.0, 4.0]);
     assert_eq!((r.appended, rejected(&r, RejectReason::OutOfOrder)), (3, 1));
-    assert_eq!(
-        r.examples,
-        vec![r#"out of order sample for series {__name__="up", job="node"}"#]
-    );
+    assert_eq!(r.examples, vec![r#"out of order sample for series {__name__="up", job="node"}"#]);
     let r = app(&mut head, "t", UP, &[500], &[1.0]);
     assert_eq!(rejected(&r, RejectReason::OutOfOrder), 1);
     assert_eq!(all_samples(&head, "t", UP).len(), 3);
@@ -185,45 +127,16 @@ fn out_of_order_rejected_without_window() {
 
 #[test]
 fn out_of_order_window() {
-    let mut head = Head::new(HeadConfig {
-        ooo_window_ms: 1000,
-        samples_per_chunk: 2,
-    });
-    app(
-        &mut head,
-        "t",
-        UP,
-        &[9000, 9200, 9400, 10000],
-        &[1.0, 2.0, 3.0, 4.0],
-    );
-    let r = app(
-        &mut head,
-        "t",
-        UP,
-        &[9500, 9100, 9300, 8999],
-        &[5.0, 6.0, 7.0, 8.0],
-    );
+    let mut head = Head::new(HeadConfig { ooo_window_ms: 1000, samples_per_chunk: 2 });
+    app(&mut head, "t", UP, &[9000, 9200, 9400, 10000], &[1.0, 2.0, 3.0, 4.0]);
+    let r = app(&mut head, "t", UP, &[9500, 9100, 9300, 8999], &[5.0, 6.0, 7.0, 8.0]);
     assert_eq!((r.appended, rejected(&r, RejectReason::TooOld)), (3, 1));
-    assert_eq!(
-        r.examples,
-        vec![r#"too old sample for series {__name__="up", job="node"}"#]
-    );
-    let r = app(
-        &mut head,
-        "t",
-        UP,
-        &[9500, 9500, 9200, 9200],
-        &[5.0, 0.5, 2.0, 0.5],
-    );
-    assert_eq!(
-        r.duplicates_ignored, 2,
-        "duplicates of out-of-order and in-order samples"
-    );
+    assert_eq!(r.examples, vec![r#"too old sample for series {__name__="up", job="node"}"#]);
+    let r = app(&mut head, "t", UP, &[9500, 9500, 9200, 9200], &[5.0, 0.5, 2.0, 0.5]);
+    assert_eq!(r.duplicates_ignored, 2, "duplicates of out-of-order and in-order samples");
     assert_eq!(rejected(&r, RejectReason::DuplicateTimestamp), 2);
-    let got: Vec<(i64, f64)> = all_samples(&head, "t", UP)
-        .into_iter()
-        .map(|(t, v)| (t, f64::from_bits(v)))
-        .collect();
+    let got: Vec<(i64, f64)> =
+        all_samples(&head, "t", UP).into_iter().map(|(t, v)| (t, f64::from_bits(v))).collect();
     let want = [
         (9000, 1.0),
         (9100, 6.0),
@@ -235,11 +148,7 @@ fn out_of_order_window() {
     ];
     assert_eq!(got, want);
     let s = head.select("t", &[], 0, i64::MAX)[0];
-    let mid: Vec<i64> = head
-        .samples("t", s, 9250, 9450)
-        .iter()
-        .map(|s| s.t)
-        .collect();
+    let mid: Vec<i64> = head.samples("t", s, 9250, 9450).iter().map(|s| s.t).collect();
     assert_eq!(mid, vec![9300, 9400]);
     // Only an out-of-order sample lies in this range.
     assert_eq!(head.select("t", &[], 9050, 9150).len(), 1);

@@ -7,42 +7,12 @@ use super::*;
 
 fn matcher_fixture() -> Head {
     let mut head = Head::default();
-    app(
-        &mut head,
-        "t",
-        &[("__name__", "up"), ("instance", "a"), ("job", "node")],
-        &[1000],
-        &[1.0],
-    );
-    app(
-        &mut head,
-        "t",
-        &[("__name__", "up"), ("instance", "b"), ("job", "prom")],
-        &[1000],
-        &[1.0],
-    );
-    app(
-        &mut head,
-        "t",
-        &[("__name__", "up"), ("instance", "c")],
-        &[1000],
-        &[1.0],
-    );
-    app(
-        &mut head,
-        "t",
-        &[("__name__", "down"), ("job", "node")],
-        &[5000],
-        &[1.0],
-    );
+    app(&mut head, "t", &[("__name__", "up"), ("instance", "a"), ("job", "node")], &[1000], &[1.0]);
+    app(&mut head, "t", &[("__name__", "up"), ("instance", "b"), ("job", "prom")], &[1000], &[1.0]);
+    app(&mut head, "t", &[("__name__", "up"), ("instance", "c")], &[1000], &[1.0]);
+    app(&mut head, "t", &[("__name__", "down"), ("job", "node")], &[5000], &[1.0]);
     // Another tenant with overlapping labels.
-    app(
-        &mut head,
-        "u",
-        &[("__name__", "up"), ("job", "other")],
-        &[1000],
-        &[1.0],
-    );
+    app(&mut head, "u", &[("__name__", "up"), ("job", "other")], &[1000], &[1.0]);
     head
 }
 
@@ -68,16 +38,9 @@ fn matchers() {
         (vec![m(Regex, "job", ".+")], vec![a, b, d]),
         (vec![m(NotRegex, "job", "")], vec![a, b, d]),
         (vec![m(Regex, "job", "|prom")], vec![b, c]),
+        (vec![m(Equal, "__name__", "up"), m(NotEqual, "job", "prom")], vec![a, c]),
         (
-            vec![m(Equal, "__name__", "up"), m(NotEqual, "job", "prom")],
-            vec![a, c],
-        ),
-        (
-            vec![
-                m(Equal, "__name__", "up"),
-                m(Regex, "instance", "[ab]"),
-                m(Equal, "job", "prom"),
-            ],
+            vec![m(Equal, "__name__", "up"), m(Regex, "instance", "[ab]"), m(Equal, "job", "prom")],
             vec![b],
         ),
         (vec![m(Equal, "nolabel", "x")], vec![]),
@@ -95,10 +58,7 @@ fn matchers() {
     );
     assert!(selected(&head, "nobody", &[], 0, 10_000).is_empty());
     // Time ranges.
-    assert_eq!(
-        selected(&head, "t", &[m(Equal, "job", "node")], 2000, 10_000),
-        vec![d]
-    );
+    assert_eq!(selected(&head, "t", &[m(Equal, "job", "node")], 2000, 10_000), vec![d]);
     assert_eq!(selected(&head, "t", &[], 1001, 4999), Vec::<String>::new());
 }
 
@@ -106,30 +66,15 @@ fn matchers() {
 fn label_names_and_values() {
     use MatchOp::*;
     let head = matcher_fixture();
-    assert_eq!(
-        head.label_names("t", &[], 0, 10_000),
-        vec!["__name__", "instance", "job"]
-    );
-    assert_eq!(
-        head.label_names("t", &[], 2000, 10_000),
-        vec!["__name__", "job"]
-    );
+    assert_eq!(head.label_names("t", &[], 0, 10_000), vec!["__name__", "instance", "job"]);
+    assert_eq!(head.label_names("t", &[], 2000, 10_000), vec!["__name__", "job"]);
     assert_eq!(
         head.label_names("t", &[m(Equal, "job", "")], 0, 10_000),
         vec!["__name__", "instance"]
     );
-    assert_eq!(
-        head.label_names("u", &[], 0, 10_000),
-        vec!["__name__", "job"]
-    );
-    assert_eq!(
-        head.label_values("t", "job", &[], 0, 10_000),
-        vec!["node", "prom"]
-    );
-    assert_eq!(
-        head.label_values("t", "__name__", &[], 0, 10_000),
-        vec!["down", "up"]
-    );
+    assert_eq!(head.label_names("u", &[], 0, 10_000), vec!["__name__", "job"]);
+    assert_eq!(head.label_values("t", "job", &[], 0, 10_000), vec!["node", "prom"]);
+    assert_eq!(head.label_values("t", "__name__", &[], 0, 10_000), vec!["down", "up"]);
     assert_eq!(head.label_values("t", "__name__", &[], 0, 2000), vec!["up"]);
     assert_eq!(
         head.label_values("t", "instance", &[m(Equal, "job", "prom")], 0, 10_000),
@@ -139,15 +84,9 @@ fn label_names_and_values() {
         head.label_values("t", "job", &[m(Equal, "__name__", "up")], 0, 10_000),
         vec!["node", "prom"]
     );
-    assert_eq!(
-        head.label_values("t", "nolabel", &[], 0, 10_000),
-        Vec::<String>::new()
-    );
+    assert_eq!(head.label_values("t", "nolabel", &[], 0, 10_000), Vec::<String>::new());
     assert_eq!(head.label_values("u", "job", &[], 0, 10_000), vec!["other"]);
-    assert_eq!(
-        head.label_values("none", "job", &[], 0, 10_000),
-        Vec::<String>::new()
-    );
+    assert_eq!(head.label_values("none", "job", &[], 0, 10_000), Vec::<String>::new());
 }
 
 #[test]
@@ -163,10 +102,7 @@ fn for_each_series_dumps_everything() {
     });
     assert_eq!(seen.len(), 5);
     assert_eq!(seen[0].0, "t");
-    assert_eq!(
-        seen[4],
-        ("u".into(), "up".into(), vec![Sample { t: 1000, v: 1.0 }])
-    );
+    assert_eq!(seen[4], ("u".into(), "up".into(), vec![Sample { t: 1000, v: 1.0 }]));
 
     // Re-appending the dump rebuilds the same head.
     let mut copy = Head::default();
@@ -176,10 +112,7 @@ fn for_each_series_dumps_everything() {
         copy.append_labels(tenant, labels, &ts, &vs, &mut ApplyReport::default());
     });
     let (a, b) = (head.stats(), copy.stats());
-    assert_eq!(
-        (a.tenants, a.series, a.samples),
-        (b.tenants, b.series, b.samples)
-    );
+    assert_eq!((a.tenants, a.series, a.samples), (b.tenants, b.series, b.samples));
     assert_eq!(
         selected(&copy, "t", &[m(MatchOp::Equal, "job", "")], 0, 10_000),
         vec!["__name__=up,instance=c"]
@@ -203,21 +136,16 @@ struct RandomSeries {
 
 fn random_series() -> impl Strategy<Value = RandomSeries> {
     let value = prop::option::of(prop::sample::select(vec!["x", "y", "z", "xy"]));
-    (
-        prop::collection::vec(value, 3),
-        prop::collection::btree_set(0i64..100, 1..5),
-    )
-        .prop_map(|(values, ts)| {
+    (prop::collection::vec(value, 3), prop::collection::btree_set(0i64..100, 1..5)).prop_map(
+        |(values, ts)| {
             let labels = ["a", "b", "c"]
                 .into_iter()
                 .zip(values)
                 .filter_map(|(n, v)| v.map(|v| (n, v)))
                 .collect();
-            RandomSeries {
-                labels,
-                ts: ts.into_iter().collect(),
-            }
-        })
+            RandomSeries { labels, ts: ts.into_iter().collect() }
+        },
+    )
 }
 
 fn random_matcher() -> impl Strategy<Value = Matcher> {

@@ -33,14 +33,8 @@ impl Recorder {
 impl Applier for Recorder {
     fn apply(&self, payload: &[u8]) -> ApplyReport {
         *self.apply_calls.lock().unwrap() += 1;
-        self.applied
-            .lock()
-            .unwrap()
-            .push(Bytes::copy_from_slice(payload));
-        ApplyReport {
-            appended: payload.len() as u64,
-            ..ApplyReport::default()
-        }
+        self.applied.lock().unwrap().push(Bytes::copy_from_slice(payload));
+        ApplyReport { appended: payload.len() as u64, ..ApplyReport::default() }
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -85,10 +79,7 @@ pub fn payload(i: usize) -> Bytes {
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
