@@ -109,6 +109,7 @@ async fn bad_bodies_are_refused_with_a_reason() {
 async fn invalid_series_are_refused_and_the_rest_kept() {
     let s = Strata::start().await;
     let now = now_ms();
+    #[allow(clippy::type_complexity)]
     let cases: [(&[(&str, &str)], &[&str]); 5] = [
         (&[("job", "nameless")], &["__name__"]),
         (&[("__name__", "m"), ("bad-name", "x")], &["invalid label name", "bad-name"]),

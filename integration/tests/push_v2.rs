@@ -67,7 +67,7 @@ async fn remote_write_2_with_symbols_and_metadata() {
     let mut req = V2Builder::new();
     req.add(&[("__name__", "v2_nonempty_sym0")], &[(now, 1.0)]);
     let mut req = req.build();
-    req.symbols[0] = prost::bytes::Bytes::from_static(b"x").into();
+    req.symbols[0] = prost::bytes::Bytes::from_static(b"x");
     let r = s.push_v2(&req, None).await;
     assert_refused(&r, 400, &["symbols"], "non-empty symbols[0]");
 }

@@ -58,7 +58,7 @@ impl Ingester {
         for s in &self.states {
             let st = s.head().stats();
             series += st.series as u64;
-            samples += st.samples as u64;
+            samples += st.samples;
             bytes += st.bytes as u64;
         }
         self.metrics.head_series.set(series as i64);

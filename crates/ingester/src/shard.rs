@@ -150,6 +150,7 @@ mod tests {
 
     use super::*;
 
+    #[allow(clippy::type_complexity)]
     fn batch(tenant: &str, series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
         let series = series
             .iter()

@@ -115,7 +115,7 @@ impl V2Builder {
 
     pub fn build(&self) -> write_v2::Request {
         write_v2::Request {
-            symbols: self.symbols.iter().map(|s| Bytes::from(s.clone()).into()).collect(),
+            symbols: self.symbols.iter().map(|s| Bytes::from(s.clone())).collect(),
             timeseries: self.series.clone(),
         }
     }
