@@ -153,8 +153,16 @@ impl RawConfig {
         if text.trim().is_empty() {
             return Ok(RawConfig::default());
         }
-        serde_yaml_ng::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            // Quote the offending line so the message names the key even when serde only
+            // knows the enclosing section.
+            let line = e
+                .location()
+                .and_then(|l| text.lines().nth(l.line().saturating_sub(1)))
+                .map(|l| format!(" (`{}`)", l.trim()))
+                .unwrap_or_default();
+            ConfigError::Parse { path: origin.to_string(), message: format!("{e}{line}") }
+        })
     }
 
     pub fn validate(self) -> Result<Config, ConfigError> {
