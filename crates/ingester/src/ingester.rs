@@ -93,30 +93,24 @@ impl Ingester {
         }
     }
 
-    fn read_sets<T>(
+    /// Runs `f` on every shard's head for every matcher set (once with no matchers when
+    /// `sets` is empty) and returns the sorted union of what it yields.
+    fn union<T: Ord>(
         &self,
-        tenant: &TenantId,
         sets: &[Vec<Matcher>],
-        mint: i64,
-        maxt: i64,
-        mut each: impl FnMut(&strata_head::Head, strata_model::SeriesRef) -> Option<T>,
-        mut sink: impl FnMut(T),
-    ) {
+        f: impl Fn(&strata_head::Head, &[Matcher]) -> Vec<T>,
+    ) -> Vec<T> {
+        let mut out = BTreeSet::new();
         for st in &self.states {
             let head = st.head();
-            let mut refs = BTreeSet::new();
             if sets.is_empty() {
-                refs.extend(head.select(tenant.as_str(), &[], mint, maxt));
+                out.extend(f(&head, &[]));
             }
             for set in sets {
-                refs.extend(head.select(tenant.as_str(), set, mint, maxt));
-            }
-            for r in refs {
-                if let Some(v) = each(&head, r) {
-                    sink(v);
-                }
+                out.extend(f(&head, set));
             }
         }
+        out.into_iter().collect()
     }
 }
 
@@ -200,18 +194,13 @@ impl SeriesReader for Ingester {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<Labels>> {
-        let mut out = BTreeSet::new();
-        self.read_sets(
-            tenant,
-            sets,
-            mint,
-            maxt,
-            |head, r| head.series_labels(tenant.as_str(), r),
-            |l| {
-                out.insert(l);
-            },
-        );
-        Ok(out.into_iter().collect())
+        let t = tenant.as_str();
+        Ok(self.union(sets, |head, set| {
+            head.select(t, set, mint, maxt)
+                .into_iter()
+                .filter_map(|r| head.series_labels(t, r))
+                .collect()
+        }))
     }
 
     async fn label_names(
@@ -221,17 +210,7 @@ impl SeriesReader for Ingester {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>> {
-        let mut out = BTreeSet::new();
-        for st in &self.states {
-            let head = st.head();
-            if sets.is_empty() {
-                out.extend(head.label_names(tenant.as_str(), &[], mint, maxt));
-            }
-            for set in sets {
-                out.extend(head.label_names(tenant.as_str(), set, mint, maxt));
-            }
-        }
-        Ok(out.into_iter().collect())
+        Ok(self.union(sets, |head, set| head.label_names(tenant.as_str(), set, mint, maxt)))
     }
 
     async fn label_values(
@@ -242,17 +221,7 @@ impl SeriesReader for Ingester {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>> {
-        let mut out = BTreeSet::new();
-        for st in &self.states {
-            let head = st.head();
-            if sets.is_empty() {
-                out.extend(head.label_values(tenant.as_str(), name, &[], mint, maxt));
-            }
-            for set in sets {
-                out.extend(head.label_values(tenant.as_str(), name, set, mint, maxt));
-            }
-        }
-        Ok(out.into_iter().collect())
+        Ok(self.union(sets, |head, set| head.label_values(tenant.as_str(), name, set, mint, maxt)))
     }
 
     async fn metadata(
