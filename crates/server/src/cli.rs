@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub grpc_addr: Option<String>,
     /// Log filter, e.g. `info` or `strata=debug`.
-    #[arg(long, env = "STRATA_LOG", default_value = "info")]
+    #[arg(long, env = "STRATA_LOG", default_value = "info,openraft=warn")]
     pub log_level: String,
 }
 
