@@ -14,6 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".prometheus.Label")
         .bytes(".io.prometheus.write.v2.Request.symbols")
         .bytes(".strata.raft.v1.SeriesSamples.labels")
+        .bytes(".strata.raft.v1.RaftCall.body")
+        .bytes(".strata.raft.v1.RaftReply.body")
         .compile_fds(fds)?;
     Ok(())
 }

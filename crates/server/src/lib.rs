@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+mod grpc;
 mod run;
 
 use clap::Parser;

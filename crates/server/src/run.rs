@@ -57,6 +57,8 @@ fn check_cluster_file(dir: &Path, shards: u32) -> anyhow::Result<()> {
 pub struct Running {
     /// The bound HTTP address (useful when the config asked for port 0).
     pub http_addr: SocketAddr,
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
     pub ingester: Arc<Ingester>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
@@ -145,19 +147,37 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
     let http_addr = listener.local_addr()?;
     info!(%http_addr, "http listening");
+    let grpc_listener = tokio::net::TcpListener::bind(cfg.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC on {}", cfg.grpc_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    info!(%grpc_addr, "grpc listening");
     let (tx, rx) = oneshot::channel::<()>();
+    let (grpc_tx, grpc_rx) = oneshot::channel::<()>();
+    let grpc = tonic::transport::Server::builder()
+        .add_service(crate::grpc::RaftService::server(Arc::clone(&net)))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc_listener),
+            async move {
+                let _ = grpc_rx.await;
+            },
+        );
+    let grpc = tokio::spawn(grpc);
     let app = strata_api::router(state);
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = rx => {}
                     _ = shutdown_signal() => {}
                 }
             })
-            .await
+            .await;
+        let _ = grpc_tx.send(());
+        let _ = grpc.await;
+        served
     });
-    Ok(Running { http_addr, ingester, shutdown: Some(tx), server })
+    Ok(Running { http_addr, grpc_addr, ingester, shutdown: Some(tx), server })
 }
 
 async fn shutdown_signal() {
