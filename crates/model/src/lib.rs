@@ -20,8 +20,8 @@ pub use ids::{NodeId, SeriesRef, ShardId, TenantId, DEFAULT_TENANT};
 pub use labels::{label_hash, Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use service::{
-    ApplyReport, MetricMetadata, PushOutcome, PushRequest, PushSink, RejectReason, SeriesReader,
-    WireVersion,
+    ApplyReport, MetricMetadata, PushOutcome, PushRequest, PushSink, Queryable, RawSeries,
+    RejectReason, SeriesReader, WireVersion,
 };
 
 /// The bit pattern Prometheus uses for a staleness marker (a special NaN).

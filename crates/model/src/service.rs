@@ -172,3 +172,25 @@ pub trait SeriesReader: Send + Sync + 'static {
         metric: Option<&str>,
     ) -> Result<Vec<(String, Vec<MetricMetadata>)>>;
 }
+
+/// One series and its float samples in a time range, as a query engine reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSeries {
+    pub labels: Labels,
+    /// Ascending by timestamp, no duplicates. Staleness markers included.
+    pub samples: Vec<crate::Sample>,
+}
+
+/// What the PromQL engine reads: series matching all `matchers` with their samples in
+/// `[mint, maxt]` (inclusive milliseconds). Series without samples in the range may be
+/// left out. Order is not significant.
+#[async_trait]
+pub trait Queryable: Send + Sync {
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<RawSeries>>;
+}

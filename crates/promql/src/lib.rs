@@ -1,0 +1,16 @@
+//! Strata's PromQL engine.
+//!
+//! Queries are parsed with `promql-parser`, then evaluated in two phases: every selector's
+//! series are fetched from a [`Queryable`](strata_model::Queryable) (asynchronously, only the
+//! time range each selector needs), then the expression is evaluated over all steps at once,
+//! synchronously and without further I/O. An instant query is a range query with one step.
+
+mod engine;
+mod eval;
+pub mod functions;
+mod value;
+
+pub use engine::{Engine, EngineOpts, QueryOpts};
+pub use value::{
+    Annotations, MatrixSeries, QueryError, QueryOutput, QueryStats, QueryValue, VectorSample,
+};
