@@ -11,7 +11,7 @@ use prost::Message;
 use strata_head::HeadConfig;
 use strata_model::{
     ApplyReport, Error, Labels, Matcher, MetricMetadata, PushOutcome, PushRequest, PushSink,
-    Result, SeriesReader, ShardId, TenantId,
+    Queryable, RawSeries, Result, SeriesReader, ShardId, TenantId,
 };
 use strata_raft::Group;
 use tracing::{debug, warn};
@@ -248,3 +248,35 @@ impl SeriesReader for Ingester {
         Ok(out.into_iter().collect())
     }
 }
+
+/// What the PromQL engine reads: the heads' series and samples. A series lives in exactly one
+/// shard (routing hashes tenant and labels), so the union over shards has no duplicates.
+#[async_trait]
+impl Queryable for Ingester {
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<RawSeries>> {
+        let t = tenant.as_str();
+        let mut out = Vec::new();
+        for st in &self.states {
+            let head = st.head();
+            for r in head.select(t, matchers, mint, maxt) {
+                let Some(labels) = head.series_labels(t, r) else { continue };
+                let samples = head.samples(t, r, mint, maxt);
+                if !samples.is_empty() {
+                    out.push(RawSeries { labels, samples });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[path = "ingester_tests.rs"]
+mod tests;
