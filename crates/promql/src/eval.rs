@@ -1,11 +1,32 @@
-//! Evaluation (being written).
+//! Evaluation: fetch every selector's series once, then evaluate the tree over all steps.
+//!
+//! Every instant-vector node yields, per series, one optional value per step of its grid
+//! (the query's steps, or a subquery's). Range-vector nodes keep raw samples and are cut into
+//! windows by the function that consumes them. Label sets are computed once per series, not
+//! per step; per-step work is plain float arithmetic.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
 
-use promql_parser::parser::Expr;
-use strata_model::{Queryable, TenantId};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::token::{self as tok, TokenId};
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, BinModifier, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector,
+    Offset, SubqueryExpr, VectorMatchCardinality, VectorSelector,
+};
+use strata_model::{
+    is_stale_nan, Label, Labels, MatchOp, Matcher, Queryable, RawSeries, Sample, TenantId,
+    METRIC_NAME,
+};
 
-use crate::value::{QueryError, QueryOutput};
+use crate::functions::agg::{bucket_quantile, quantile, Bucket, KahanSum};
+use crate::functions::range::{eval_range, RangeFn};
+use crate::functions::simple::{date_fn, math_fn, round};
+use crate::value::{
+    Annotations, MatrixSeries, QueryError, QueryOutput, QueryStats, QueryValue, VectorSample,
+};
+
+type Result<T> = std::result::Result<T, QueryError>;
 
 pub(crate) struct Params {
     pub start: i64,
@@ -17,13 +38,1689 @@ pub(crate) struct Params {
     pub deadline: Option<Instant>,
 }
 
+/// Evaluation times: `start`, `start + step`, ... up to `end`. `step == 0` means one step.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    start: i64,
+    end: i64,
+    step: i64,
+}
+
+impl Grid {
+    fn len(&self) -> usize {
+        if self.step <= 0 || self.end < self.start {
+            1
+        } else {
+            ((self.end - self.start) / self.step + 1) as usize
+        }
+    }
+
+    fn ts(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.step
+    }
+}
+
+/// One instant-vector series: a value or nothing at each step of the grid.
+#[derive(Debug, Clone)]
+struct Series {
+    labels: Labels,
+    vals: Vec<Option<f64>>,
+    /// The metric name is to be removed when the result is returned (delayed name removal).
+    drop_name: bool,
+}
+
+/// One range-vector series: raw samples, staleness markers removed.
+#[derive(Debug, Clone)]
+struct RangeSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
+    drop_name: bool,
+}
+
+/// A range vector: series plus how to cut each step's window.
+#[derive(Debug, Clone)]
+struct RangeVal {
+    series: Vec<RangeSeries>,
+    range: i64,
+    offset: i64,
+    at: Option<i64>,
+}
+
+impl RangeVal {
+    /// The window `(lo, hi]` for a step at `t`.
+    fn window(&self, t: i64) -> (i64, i64) {
+        let hi = self.at.unwrap_or(t) - self.offset;
+        (hi - self.range, hi)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Val {
+    Scalar(Vec<f64>),
+    Str(String),
+    Vector(Vec<Series>),
+    Matrix(RangeVal),
+}
+
 pub(crate) async fn run(
     store: &dyn Queryable,
     tenant: &TenantId,
     expr: &Expr,
     p: &Params,
     instant: bool,
-) -> Result<QueryOutput, QueryError> {
-    let _ = (store, tenant, expr, p, instant);
-    Err(QueryError::Execution("engine under construction".into()))
+) -> Result<QueryOutput> {
+    let grid = Grid { start: p.start, end: p.end, step: if instant { 0 } else { p.step } };
+    // Phase 1: the time range each selector needs, then one fetch per selector.
+    let mut ranges: HashMap<usize, (i64, i64, &VectorSelector)> = HashMap::new();
+    collect_ranges(expr, grid, p, &mut ranges)?;
+    let mut ev = Ev {
+        p,
+        data: HashMap::new(),
+        ann: Annotations::default(),
+        stats: QueryStats::default(),
+        live: 0,
+    };
+    for (key, (mint, maxt, vs)) in ranges {
+        let matchers = selector_matchers(vs)?;
+        let series = store.select(tenant, &matchers, mint, maxt).await?;
+        let n: usize = series.iter().map(|s| s.samples.len()).sum();
+        ev.stats.samples_loaded += n as u64;
+        ev.stats.series_loaded += series.len() as u64;
+        ev.charge(n)?;
+        ev.data.insert(key, series);
+    }
+    ev.check_deadline()?;
+    // Phase 2: evaluate.
+    let val = ev.eval(expr, grid)?;
+    let value = ev.finish(val, grid, instant)?;
+    ev.stats.peak_samples = ev.stats.peak_samples.max(ev.live as u64);
+    Ok(QueryOutput { value, annotations: ev.ann, stats: ev.stats })
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => ms(*d),
+        Some(Offset::Neg(d)) => -ms(*d),
+    }
+}
+
+fn at_ms(at: &Option<AtModifier>, p: &Params) -> Option<i64> {
+    match at {
+        None => None,
+        Some(AtModifier::Start) => Some(p.start),
+        Some(AtModifier::End) => Some(p.end),
+        Some(AtModifier::At(t)) => Some(system_time_ms(*t)),
+    }
+}
+
+fn system_time_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => ms(d),
+        Err(e) => -ms(e.duration()),
+    }
+}
+
+/// The grid a subquery evaluates its inner expression on, as Prometheus aligns it.
+fn subquery_grid(sq: &SubqueryExpr, outer: Grid, p: &Params) -> Grid {
+    let off = offset_ms(&sq.offset);
+    let range = ms(sq.range);
+    let step = match sq.step {
+        Some(s) if ms(s) > 0 => ms(s),
+        _ => p.subquery_step.max(1),
+    };
+    let (os, oe) = match at_ms(&sq.at, p) {
+        Some(a) => (a, a),
+        None => (outer.start, outer.end),
+    };
+    let lo = os - off - range;
+    let mut start = step * (lo / step);
+    if start <= lo {
+        start += step;
+    }
+    Grid { start, end: oe - off, step }
+}
+
+fn collect_ranges<'e>(
+    e: &'e Expr,
+    g: Grid,
+    p: &Params,
+    out: &mut HashMap<usize, (i64, i64, &'e VectorSelector)>,
+) -> Result<()> {
+    let mut add = |vs: &'e VectorSelector, back: i64| {
+        let off = offset_ms(&vs.offset);
+        let (s, e) = match at_ms(&vs.at, p) {
+            Some(a) => (a, a),
+            None => (g.start, g.end),
+        };
+        let (mint, maxt) = (s - off - back, e - off);
+        let key = vs as *const VectorSelector as usize;
+        let entry = out.entry(key).or_insert((mint, maxt, vs));
+        entry.0 = entry.0.min(mint);
+        entry.1 = entry.1.max(maxt);
+    };
+    match e {
+        Expr::VectorSelector(vs) => add(vs, p.lookback),
+        Expr::MatrixSelector(m) => add(&m.vs, ms(m.range)),
+        Expr::Aggregate(a) => {
+            collect_ranges(&a.expr, g, p, out)?;
+            if let Some(pa) = &a.param {
+                collect_ranges(pa, g, p, out)?;
+            }
+        }
+        Expr::Unary(u) => collect_ranges(&u.expr, g, p, out)?,
+        Expr::Binary(b) => {
+            collect_ranges(&b.lhs, g, p, out)?;
+            collect_ranges(&b.rhs, g, p, out)?;
+        }
+        Expr::Paren(x) => collect_ranges(&x.expr, g, p, out)?,
+        Expr::Subquery(sq) => collect_ranges(&sq.expr, subquery_grid(sq, g, p), p, out)?,
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                collect_ranges(a, g, p, out)?;
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        Expr::Extension(_) => {
+            return Err(QueryError::BadData("extension expressions are not supported".into()))
+        }
+    }
+    Ok(())
+}
+
+fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
+    let mut out = Vec::new();
+    if let Some(name) = &vs.name {
+        out.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name.as_str())?);
+    }
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(QueryError::BadData(
+            "the \"or\" operator inside label matchers is not supported".into(),
+        ));
+    }
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            PMatchOp::Equal => MatchOp::Equal,
+            PMatchOp::NotEqual => MatchOp::NotEqual,
+            PMatchOp::Re(_) => MatchOp::Regex,
+            PMatchOp::NotRe(_) => MatchOp::NotRegex,
+        };
+        out.push(Matcher::new(op, m.name.as_str(), m.value.as_str())?);
+    }
+    Ok(out)
+}
+
+struct Ev<'a> {
+    p: &'a Params,
+    data: HashMap<usize, Vec<RawSeries>>,
+    ann: Annotations,
+    stats: QueryStats,
+    /// Samples currently charged against `max_samples`.
+    live: usize,
+}
+
+fn exec(msg: impl Into<String>) -> QueryError {
+    QueryError::Execution(msg.into())
+}
+
+impl<'a> Ev<'a> {
+    fn charge(&mut self, n: usize) -> Result<()> {
+        self.live += n;
+        self.stats.peak_samples = self.stats.peak_samples.max(self.live as u64);
+        if self.live > self.p.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&self) -> Result<()> {
+        match self.p.deadline {
+            Some(d) if Instant::now() > d => Err(QueryError::Timeout("query execution")),
+            _ => Ok(()),
+        }
+    }
+
+    fn eval(&mut self, e: &Expr, g: Grid) -> Result<Val> {
+        self.check_deadline()?;
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; g.len()])),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(x) => self.eval(&x.expr, g),
+            Expr::Unary(u) => match self.eval(&u.expr, g)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
+                Val::Vector(mut vs) => {
+                    for s in &mut vs {
+                        for v in s.vals.iter_mut().flatten() {
+                            *v = -*v;
+                        }
+                        s.drop_name = true;
+                    }
+                    Ok(Val::Vector(vs))
+                }
+                _ => Err(QueryError::BadData("unary minus of a non-numeric value".into())),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, g, false)?)),
+            Expr::MatrixSelector(m) => Ok(Val::Matrix(self.select_range(m)?)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, g)?)),
+            Expr::Aggregate(a) => self.aggregate(a, g),
+            Expr::Binary(b) => self.binary(b, g),
+            Expr::Call(c) => self.call(c, g),
+            Expr::Extension(_) => Err(QueryError::BadData("extension expressions are not supported".into())),
+        }
+    }
+
+    fn raw(&self, vs: &VectorSelector) -> &[RawSeries] {
+        self.data.get(&(vs as *const VectorSelector as usize)).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// An instant selector over the grid: the newest sample in `(t - lookback, t]` per step.
+    /// With `timestamps`, the value is the sample's timestamp in seconds (for `timestamp()`).
+    fn select_instant(&mut self, vs: &VectorSelector, g: Grid, timestamps: bool) -> Result<Vec<Series>> {
+        let off = offset_ms(&vs.offset);
+        let at = at_ms(&vs.at, self.p);
+        let lookback = self.p.lookback;
+        let n = g.len();
+        let mut out = Vec::new();
+        for rs in self.raw(vs) {
+            let mut vals = vec![None; n];
+            let mut any = false;
+            for (i, slot) in vals.iter_mut().enumerate() {
+                let te = at.unwrap_or(g.ts(i)) - off;
+                let idx = rs.samples.partition_point(|s| s.t <= te);
+                if idx == 0 {
+                    continue;
+                }
+                let s = rs.samples[idx - 1];
+                if s.t <= te - lookback || is_stale_nan(s.v) {
+                    continue;
+                }
+                *slot = Some(if timestamps { s.t as f64 / 1000.0 } else { s.v });
+                any = true;
+            }
+            if any {
+                out.push(Series { labels: rs.labels.clone(), vals, drop_name: false });
+            }
+        }
+        let total = out.len() * n;
+        self.charge(total)?;
+        Ok(out)
+    }
+
+    fn select_range(&mut self, m: &MatrixSelector) -> Result<RangeVal> {
+        let series: Vec<RangeSeries> = self
+            .raw(&m.vs)
+            .iter()
+            .map(|rs| RangeSeries {
+                labels: rs.labels.clone(),
+                samples: rs.samples.iter().copied().filter(|s| !is_stale_nan(s.v)).collect(),
+                drop_name: false,
+            })
+            .collect();
+        Ok(RangeVal {
+            series,
+            range: ms(m.range),
+            offset: offset_ms(&m.vs.offset),
+            at: at_ms(&m.vs.at, self.p),
+        })
+    }
+
+    fn subquery(&mut self, sq: &SubqueryExpr, outer: Grid) -> Result<RangeVal> {
+        let ig = subquery_grid(sq, outer, self.p);
+        let inner = self.eval(&sq.expr, ig)?;
+        let series = match inner {
+            Val::Vector(vs) => vs
+                .into_iter()
+                .map(|s| RangeSeries {
+                    labels: s.labels,
+                    samples: s
+                        .vals
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| Sample { t: ig.ts(i), v }))
+                        .collect(),
+                    drop_name: s.drop_name,
+                })
+                .collect(),
+            Val::Scalar(v) => vec![RangeSeries {
+                labels: Labels::default(),
+                samples: v.iter().enumerate().map(|(i, v)| Sample { t: ig.ts(i), v: *v }).collect(),
+                drop_name: false,
+            }],
+            _ => {
+                return Err(QueryError::BadData(
+                    "subquery is only allowed on instant vector or scalar".into(),
+                ))
+            }
+        };
+        Ok(RangeVal {
+            series,
+            range: ms(sq.range),
+            offset: offset_ms(&sq.offset),
+            at: at_ms(&sq.at, self.p),
+        })
+    }
+
+    fn scalar_arg(&mut self, e: &Expr, g: Grid) -> Result<Vec<f64>> {
+        match self.eval(e, g)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(QueryError::BadData("expected a scalar argument".into())),
+        }
+    }
+
+    fn vector_arg(&mut self, e: &Expr, g: Grid) -> Result<Vec<Series>> {
+        match self.eval(e, g)? {
+            Val::Vector(v) => Ok(v),
+            _ => Err(QueryError::BadData("expected an instant vector argument".into())),
+        }
+    }
+
+    fn matrix_arg(&mut self, e: &Expr, g: Grid) -> Result<RangeVal> {
+        match self.eval(e, g)? {
+            Val::Matrix(v) => Ok(v),
+            _ => Err(QueryError::BadData("expected a range vector argument".into())),
+        }
+    }
+
+    fn string_arg(&mut self, e: &Expr, g: Grid) -> Result<String> {
+        match self.eval(e, g)? {
+            Val::Str(s) => Ok(s),
+            _ => Err(QueryError::BadData("expected a string argument".into())),
+        }
+    }
+
+    // ---------------------------------------------------------------- final result
+
+    fn finish(&mut self, val: Val, g: Grid, instant: bool) -> Result<QueryValue> {
+        match val {
+            Val::Scalar(v) => {
+                if instant {
+                    Ok(QueryValue::Scalar { t: g.start, v: v.first().copied().unwrap_or(f64::NAN) })
+                } else {
+                    let samples = v.iter().enumerate().map(|(i, v)| Sample { t: g.ts(i), v: *v }).collect();
+                    Ok(QueryValue::Matrix(vec![MatrixSeries { labels: Labels::default(), samples }]))
+                }
+            }
+            Val::Str(s) => {
+                if instant {
+                    Ok(QueryValue::String { t: g.start, v: s })
+                } else {
+                    Err(QueryError::BadData(
+                        "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                    ))
+                }
+            }
+            Val::Vector(vs) => {
+                let vs = drop_names(vs)?;
+                if instant {
+                    let mut out = Vec::with_capacity(vs.len());
+                    for s in vs {
+                        if let Some(Some(v)) = s.vals.first() {
+                            out.push(VectorSample { labels: s.labels, t: g.start, v: *v });
+                        }
+                    }
+                    Ok(QueryValue::Vector(out))
+                } else {
+                    let mut out: Vec<MatrixSeries> = vs
+                        .into_iter()
+                        .filter_map(|s| {
+                            let samples: Vec<Sample> = s
+                                .vals
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(i, v)| v.map(|v| Sample { t: g.ts(i), v }))
+                                .collect();
+                            (!samples.is_empty()).then_some(MatrixSeries { labels: s.labels, samples })
+                        })
+                        .collect();
+                    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                    Ok(QueryValue::Matrix(out))
+                }
+            }
+            Val::Matrix(rv) => {
+                if !instant {
+                    return Err(QueryError::BadData(
+                        "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+                    ));
+                }
+                let (lo, hi) = rv.window(g.start);
+                let mut out: Vec<MatrixSeries> = Vec::new();
+                for s in rv.series {
+                    let a = s.samples.partition_point(|x| x.t <= lo);
+                    let b = s.samples.partition_point(|x| x.t <= hi);
+                    if a < b {
+                        let mut labels = s.labels;
+                        if s.drop_name {
+                            labels.0.retain(|l| l.name != METRIC_NAME);
+                        }
+                        out.push(MatrixSeries { labels, samples: s.samples[a..b].to_vec() });
+                    }
+                }
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+                    return Err(exec("vector cannot contain metrics with the same labelset"));
+                }
+                Ok(QueryValue::Matrix(out))
+            }
+        }
+    }
+}
+
+/// Removes `__name__` from series marked for it; label sets must stay unique per step.
+fn drop_names(vs: Vec<Series>) -> Result<Vec<Series>> {
+    if !vs.iter().any(|s| s.drop_name) {
+        return Ok(vs);
+    }
+    let mut c = Collector::new(vs.first().map(|s| s.vals.len()).unwrap_or(0));
+    for mut s in vs {
+        if s.drop_name {
+            s.labels.0.retain(|l| l.name != METRIC_NAME);
+        }
+        let idx = c.series_for(s.labels, false);
+        for (i, v) in s.vals.iter().enumerate() {
+            if let Some(v) = v {
+                c.put(idx, i, *v)?;
+            }
+        }
+    }
+    Ok(c.finish())
+}
+
+/// Builds an output vector keyed by label set, refusing two values for one label set at a step.
+struct Collector {
+    n: usize,
+    index: HashMap<Labels, usize>,
+    series: Vec<Series>,
+}
+
+impl Collector {
+    fn new(n: usize) -> Self {
+        Collector { n, index: HashMap::new(), series: Vec::new() }
+    }
+
+    fn series_for(&mut self, labels: Labels, drop_name: bool) -> usize {
+        if let Some(i) = self.index.get(&labels) {
+            let i = *i;
+            self.series[i].drop_name |= drop_name;
+            return i;
+        }
+        let i = self.series.len();
+        self.index.insert(labels.clone(), i);
+        self.series.push(Series { labels, vals: vec![None; self.n], drop_name });
+        i
+    }
+
+    fn put(&mut self, idx: usize, step: usize, v: f64) -> Result<()> {
+        let slot = &mut self.series[idx].vals[step];
+        if slot.is_some() {
+            return Err(exec("vector cannot contain metrics with the same labelset"));
+        }
+        *slot = Some(v);
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<Series> {
+        self.series.into_iter().filter(|s| s.vals.iter().any(Option::is_some)).collect()
+    }
+}
+
+// -------------------------------------------------------------------- label helpers
+
+fn labels_without(l: &Labels, names: &[String], drop_metric: bool) -> Labels {
+    Labels(
+        l.0.iter()
+            .filter(|x| !(drop_metric && x.name == METRIC_NAME) && !names.contains(&x.name))
+            .cloned()
+            .collect(),
+    )
+}
+
+fn labels_only(l: &Labels, names: &[String]) -> Labels {
+    Labels(l.0.iter().filter(|x| names.contains(&x.name)).cloned().collect())
+}
+
+fn set_label(l: &mut Labels, name: &str, value: &str) {
+    match l.0.binary_search_by(|x| x.name.as_str().cmp(name)) {
+        Ok(i) => {
+            if value.is_empty() {
+                l.0.remove(i);
+            } else {
+                l.0[i].value = value.to_string();
+            }
+        }
+        Err(i) => {
+            if !value.is_empty() {
+                l.0.insert(i, Label { name: name.to_string(), value: value.to_string() });
+            }
+        }
+    }
+}
+
+/// Prometheus's `labels.String()`: `{a="b", c="d"}`.
+fn labels_string(l: &Labels) -> String {
+    let parts: Vec<String> = l.0.iter().map(|x| format!("{}={:?}", x.name, x.value)).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn valid_label_name(s: &str) -> bool {
+    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, as Prometheus prints values in labels.
+pub(crate) fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn metric_name(l: &Labels) -> &str {
+    l.get(METRIC_NAME).unwrap_or("")
+}
+
+// -------------------------------------------------------------------- aggregation
+
+impl<'a> Ev<'a> {
+    fn aggregate(&mut self, a: &AggregateExpr, g: Grid) -> Result<Val> {
+        let op = a.op.id();
+        let n = g.len();
+        // Parameters first (Prometheus evaluates them per step).
+        let mut k_param: Option<Vec<f64>> = None;
+        let mut label_param: Option<String> = None;
+        if let Some(pe) = &a.param {
+            if op == tok::T_COUNT_VALUES {
+                label_param = Some(self.string_arg(pe, g)?);
+            } else {
+                k_param = Some(self.scalar_arg(pe, g)?);
+            }
+        }
+        let input = self.vector_arg(&a.expr, g)?;
+        let (by, names): (bool, Vec<String>) = match &a.modifier {
+            None => (true, Vec::new()),
+            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        };
+        let group_labels = |s: &Series| -> Labels {
+            if by {
+                labels_only(&s.labels, &names)
+            } else {
+                labels_without(&s.labels, &names, true)
+            }
+        };
+        // Group series once.
+        let mut gindex: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+        for (i, s) in input.iter().enumerate() {
+            let gl = group_labels(s);
+            let gi = *gindex.entry(gl.clone()).or_insert_with(|| {
+                groups.push((gl, Vec::new()));
+                groups.len() - 1
+            });
+            groups[gi].1.push(i);
+        }
+
+        match op {
+            tok::T_TOPK | tok::T_BOTTOMK | tok::T_LIMITK | tok::T_LIMIT_RATIO => {
+                let params = k_param.unwrap_or_else(|| vec![f64::NAN; n]);
+                return self.aggregate_select(op, input, &groups, &params, g);
+            }
+            tok::T_COUNT_VALUES => {
+                let label = label_param.unwrap_or_default();
+                if !valid_label_name(&label) {
+                    return Err(exec(format!("invalid label name {label:?}")));
+                }
+                let mut c = Collector::new(n);
+                for (gl, members) in &groups {
+                    for i in 0..n {
+                        let mut counts: Vec<(String, f64)> = Vec::new();
+                        for &m in members {
+                            if let Some(v) = input[m].vals[i] {
+                                let key = format_float(v);
+                                match counts.iter_mut().find(|(k, _)| *k == key) {
+                                    Some(e) => e.1 += 1.0,
+                                    None => counts.push((key, 1.0)),
+                                }
+                            }
+                        }
+                        for (key, cnt) in counts {
+                            let mut l = gl.clone();
+                            set_label(&mut l, &label, &key);
+                            let idx = c.series_for(l, false);
+                            c.put(idx, i, cnt)?;
+                        }
+                    }
+                }
+                return Ok(Val::Vector(c.finish()));
+            }
+            _ => {}
+        }
+
+        if op == tok::T_QUANTILE {
+            if let Some(qs) = &k_param {
+                for q in qs {
+                    if !(0.0..=1.0).contains(q) {
+                        self.ann.warn(format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            format_float(*q)
+                        ));
+                    }
+                }
+            }
+        }
+
+        let mut out = Vec::with_capacity(groups.len());
+        let mut buf: Vec<f64> = Vec::new();
+        for (gl, members) in groups {
+            let mut vals = vec![None; n];
+            for (i, slot) in vals.iter_mut().enumerate() {
+                buf.clear();
+                buf.extend(members.iter().filter_map(|&m| input[m].vals[i]));
+                if buf.is_empty() {
+                    continue;
+                }
+                *slot = Some(match op {
+                    tok::T_SUM => {
+                        let mut k = KahanSum::default();
+                        buf.iter().for_each(|v| k.add(*v));
+                        k.value()
+                    }
+                    tok::T_AVG => mean(&buf),
+                    tok::T_COUNT => buf.len() as f64,
+                    tok::T_GROUP => 1.0,
+                    tok::T_MIN => buf.iter().copied().fold(f64::NAN, |acc, v| {
+                        if acc.is_nan() || v < acc {
+                            v
+                        } else {
+                            acc
+                        }
+                    }),
+                    tok::T_MAX => buf.iter().copied().fold(f64::NAN, |acc, v| {
+                        if acc.is_nan() || v > acc {
+                            v
+                        } else {
+                            acc
+                        }
+                    }),
+                    tok::T_STDDEV => stdvar(&buf).sqrt(),
+                    tok::T_STDVAR => stdvar(&buf),
+                    tok::T_QUANTILE => {
+                        let q = k_param.as_ref().and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
+                        quantile(q, &mut buf)
+                    }
+                    other => {
+                        return Err(QueryError::BadData(format!(
+                            "unsupported aggregation {}",
+                            tok::TokenType::new(other)
+                        )))
+                    }
+                });
+            }
+            if vals.iter().any(Option::is_some) {
+                out.push(Series { labels: gl, vals, drop_name: false });
+            }
+        }
+        self.charge(out.len() * n)?;
+        Ok(Val::Vector(out))
+    }
+
+    /// topk, bottomk, limitk, limit_ratio: pick series per group and step, keeping their labels.
+    fn aggregate_select(
+        &mut self,
+        op: TokenId,
+        input: Vec<Series>,
+        groups: &[(Labels, Vec<usize>)],
+        params: &[f64],
+        g: Grid,
+    ) -> Result<Val> {
+        let n = g.len();
+        let mut keep: Vec<Vec<bool>> = vec![vec![false; n]; input.len()];
+        // For instant queries, the order of the output within each group (Prometheus sorts
+        // topk results descending and bottomk ascending).
+        let mut order: Vec<usize> = Vec::new();
+        for i in 0..n {
+            let p = params.get(i).copied().unwrap_or(f64::NAN);
+            if op == tok::T_LIMIT_RATIO {
+                if p.is_nan() {
+                    return Err(exec(format!("Ratio value {} is NaN", format_float(p))));
+                }
+                let r = if p < -1.0 || p > 1.0 {
+                    self.ann.warn(format!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        format_float(p),
+                        if p < 0.0 { -1 } else { 1 }
+                    ));
+                    p.clamp(-1.0, 1.0)
+                } else {
+                    p
+                };
+                for (_, members) in groups {
+                    for &m in members {
+                        if input[m].vals[i].is_none() {
+                            continue;
+                        }
+                        let ratio = ratio_of(&input[m].labels);
+                        if (r >= 0.0 && ratio < r) || (r < 0.0 && ratio >= 1.0 + r) {
+                            keep[m][i] = true;
+                        }
+                    }
+                }
+                continue;
+            }
+            if p.is_nan() {
+                return Err(exec("Parameter value is NaN"));
+            }
+            if p >= 9.223372036854776e18 || p <= -9.223372036854776e18 {
+                return Err(exec(format!("Scalar value {} overflows int64", format_float(p))));
+            }
+            let k = p as i64;
+            if k < 1 {
+                continue;
+            }
+            for (_, members) in groups {
+                let mut present: Vec<usize> =
+                    members.iter().copied().filter(|&m| input[m].vals[i].is_some()).collect();
+                match op {
+                    tok::T_TOPK | tok::T_BOTTOMK => {
+                        let top = op == tok::T_TOPK;
+                        present.sort_by(|&a, &b| {
+                            let (x, y) = (input[a].vals[i].unwrap_or(f64::NAN), input[b].vals[i].unwrap_or(f64::NAN));
+                            let o = cmp_nan_low(x, y, top);
+                            if top {
+                                o.reverse()
+                            } else {
+                                o
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+                present.truncate(k.min(present.len() as i64) as usize);
+                for &m in &present {
+                    keep[m][i] = true;
+                }
+                if n == 1 {
+                    order.extend(present);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if n == 1 && op != tok::T_LIMIT_RATIO {
+            let mut input: Vec<Option<Series>> = input.into_iter().map(Some).collect();
+            for m in order {
+                if let Some(s) = input.get_mut(m).and_then(Option::take) {
+                    out.push(s);
+                }
+            }
+        } else {
+            for (m, mut s) in input.into_iter().enumerate() {
+                for (i, v) in s.vals.iter_mut().enumerate() {
+                    if !keep[m][i] {
+                        *v = None;
+                    }
+                }
+                if s.vals.iter().any(Option::is_some) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(Val::Vector(out))
+    }
+}
+
+/// Orders floats with NaN below every number (`nan_low`) as topk/bottomk treat it.
+fn cmp_nan_low(a: f64, b: f64, top: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        // For topk NaN is the smallest; for bottomk NaN is the largest.
+        (true, false) => {
+            if top {
+                Less
+            } else {
+                Greater
+            }
+        }
+        (false, true) => {
+            if top {
+                Greater
+            } else {
+                Less
+            }
+        }
+        _ => a.partial_cmp(&b).unwrap_or(Equal),
+    }
+}
+
+/// A stable number in [0, 1) from a label set, for limit_ratio.
+fn ratio_of(l: &Labels) -> f64 {
+    let h = strata_model::label_hash(l.0.iter().map(|x| (x.name.as_bytes(), x.value.as_bytes())));
+    h as f64 / u64::MAX as f64
+}
+
+fn mean(v: &[f64]) -> f64 {
+    let mut k = KahanSum::default();
+    v.iter().for_each(|x| k.add(*x));
+    let s = k.value();
+    if s.is_finite() || v.iter().any(|x| !x.is_finite()) {
+        return s / v.len() as f64;
+    }
+    // The sum overflowed: fall back to an incremental mean.
+    let mut m = 0.0;
+    for (i, x) in v.iter().enumerate() {
+        m += (x - m) / (i + 1) as f64;
+    }
+    m
+}
+
+fn stdvar(v: &[f64]) -> f64 {
+    let mut cnt = 0.0;
+    let mut m = 0.0;
+    let mut m2 = 0.0;
+    for x in v {
+        cnt += 1.0;
+        let d = x - m;
+        m += d / cnt;
+        m2 += d * (x - m);
+    }
+    m2 / cnt
+}
+
+// -------------------------------------------------------------------- binary operators
+
+fn arith(op: TokenId, l: f64, r: f64) -> Option<(f64, bool)> {
+    // Returns (value, keep) — for comparisons, keep says whether the comparison held.
+    Some(match op {
+        tok::T_ADD => (l + r, true),
+        tok::T_SUB => (l - r, true),
+        tok::T_MUL => (l * r, true),
+        tok::T_DIV => (l / r, true),
+        tok::T_MOD => (l % r, true),
+        tok::T_POW => (l.powf(r), true),
+        tok::T_ATAN2 => (l.atan2(r), true),
+        tok::T_EQLC => (l, l == r),
+        tok::T_NEQ => (l, l != r),
+        tok::T_GTR => (l, l > r),
+        tok::T_LSS => (l, l < r),
+        tok::T_GTE => (l, l >= r),
+        tok::T_LTE => (l, l <= r),
+        _ => return None,
+    })
+}
+
+fn is_comparison(op: TokenId) -> bool {
+    matches!(op, tok::T_EQLC | tok::T_NEQ | tok::T_GTR | tok::T_LSS | tok::T_GTE | tok::T_LTE)
+}
+
+impl<'a> Ev<'a> {
+    fn binary(&mut self, b: &BinaryExpr, g: Grid) -> Result<Val> {
+        let op = b.op.id();
+        let lhs = self.eval(&b.lhs, g)?;
+        let rhs = self.eval(&b.rhs, g)?;
+        let return_bool = b.modifier.as_ref().map(|m| m.return_bool).unwrap_or(false);
+        let bad = |o: TokenId| QueryError::BadData(format!("invalid operator {}", tok::TokenType::new(o)));
+        match (lhs, rhs) {
+            (Val::Scalar(l), Val::Scalar(r)) => {
+                let mut out = Vec::with_capacity(l.len());
+                for (a, c) in l.iter().zip(r.iter()) {
+                    let (v, keep) = arith(op, *a, *c).ok_or_else(|| bad(op))?;
+                    out.push(if is_comparison(op) { if keep { 1.0 } else { 0.0 } } else { v });
+                }
+                Ok(Val::Scalar(out))
+            }
+            (Val::Vector(vs), Val::Scalar(sc)) => self.vector_scalar(op, vs, &sc, false, return_bool),
+            (Val::Scalar(sc), Val::Vector(vs)) => self.vector_scalar(op, vs, &sc, true, return_bool),
+            (Val::Vector(l), Val::Vector(r)) => {
+                let default_mod;
+                let m = match &b.modifier {
+                    Some(m) => m,
+                    None => {
+                        default_mod = BinModifier::default();
+                        &default_mod
+                    }
+                };
+                match op {
+                    tok::T_LAND | tok::T_LOR | tok::T_LUNLESS => self.set_op(op, l, r, m, g),
+                    _ => self.vector_vector(op, l, r, m, g),
+                }
+            }
+            _ => Err(QueryError::BadData("binary operator on non-numeric operands".into())),
+        }
+    }
+
+    fn vector_scalar(
+        &mut self,
+        op: TokenId,
+        mut vs: Vec<Series>,
+        sc: &[f64],
+        scalar_left: bool,
+        return_bool: bool,
+    ) -> Result<Val> {
+        let cmp = is_comparison(op);
+        for s in &mut vs {
+            for (i, slot) in s.vals.iter_mut().enumerate() {
+                let Some(v) = *slot else { continue };
+                let c = sc.get(i).copied().unwrap_or(f64::NAN);
+                let (l, r) = if scalar_left { (c, v) } else { (v, c) };
+                let (mut res, keep) = arith(op, l, r)
+                    .ok_or_else(|| QueryError::BadData("invalid vector/scalar operator".into()))?;
+                if cmp && scalar_left {
+                    res = r;
+                }
+                *slot = if return_bool {
+                    Some(if keep { 1.0 } else { 0.0 })
+                } else if keep {
+                    Some(res)
+                } else {
+                    None
+                };
+            }
+            if !cmp || return_bool {
+                s.drop_name = true;
+            }
+        }
+        vs.retain(|s| s.vals.iter().any(Option::is_some));
+        Ok(Val::Vector(vs))
+    }
+
+    fn set_op(&mut self, op: TokenId, l: Vec<Series>, r: Vec<Series>, m: &BinModifier, g: Grid) -> Result<Val> {
+        let n = g.len();
+        let sig = signature_fn(m);
+        let mut ids: HashMap<Labels, u32> = HashMap::new();
+        let mut intern = |s: &Series| -> u32 {
+            let k = sig(&s.labels);
+            let next = ids.len() as u32;
+            *ids.entry(k).or_insert(next)
+        };
+        let lsig: Vec<u32> = l.iter().map(&mut intern).collect();
+        let rsig: Vec<u32> = r.iter().map(&mut intern).collect();
+        let nsig = ids.len();
+        // For each step, which signatures the right (or left, for `or`) side has.
+        let mut out_l = l;
+        match op {
+            tok::T_LAND | tok::T_LUNLESS => {
+                let mut present = vec![u32::MAX; nsig];
+                for i in 0..n {
+                    for (j, s) in r.iter().enumerate() {
+                        if s.vals[i].is_some() {
+                            present[rsig[j] as usize] = i as u32;
+                        }
+                    }
+                    for (j, s) in out_l.iter_mut().enumerate() {
+                        let has = present[lsig[j] as usize] == i as u32;
+                        if (op == tok::T_LAND) != has {
+                            s.vals[i] = None;
+                        }
+                    }
+                }
+                out_l.retain(|s| s.vals.iter().any(Option::is_some));
+                Ok(Val::Vector(out_l))
+            }
+            _ => {
+                // or: all of the left; right series at steps where the left lacks their signature.
+                let mut present = vec![u32::MAX; nsig];
+                let mut out_r = r;
+                for i in 0..n {
+                    for (j, s) in out_l.iter().enumerate() {
+                        if s.vals[i].is_some() {
+                            present[lsig[j] as usize] = i as u32;
+                        }
+                    }
+                    for (j, s) in out_r.iter_mut().enumerate() {
+                        if present[rsig[j] as usize] == i as u32 {
+                            s.vals[i] = None;
+                        }
+                    }
+                }
+                let mut c = Collector::new(n);
+                for s in out_l.into_iter().chain(out_r) {
+                    let idx = c.series_for(s.labels, s.drop_name);
+                    for (i, v) in s.vals.iter().enumerate() {
+                        if let Some(v) = v {
+                            c.put(idx, i, *v)?;
+                        }
+                    }
+                }
+                Ok(Val::Vector(c.finish()))
+            }
+        }
+    }
+
+    fn vector_vector(&mut self, op: TokenId, l: Vec<Series>, r: Vec<Series>, m: &BinModifier, g: Grid) -> Result<Val> {
+        let n = g.len();
+        let (include, card_one_to_one, swap) = match &m.card {
+            VectorMatchCardinality::OneToOne => (Vec::new(), true, false),
+            VectorMatchCardinality::ManyToOne(ls) => (ls.labels.clone(), false, false),
+            VectorMatchCardinality::OneToMany(ls) => (ls.labels.clone(), false, true),
+            VectorMatchCardinality::ManyToMany => {
+                return Err(QueryError::BadData("many-to-many matching only allowed for set operators".into()))
+            }
+        };
+        let cmp = is_comparison(op);
+        let return_bool = m.return_bool;
+        // After a swap, `many` is the side whose labels the result keeps.
+        let (many, one) = if swap { (r, l) } else { (l, r) };
+        let sig = signature_fn(m);
+        let mut ids: HashMap<Labels, u32> = HashMap::new();
+        let mut sig_labels: Vec<Labels> = Vec::new();
+        let mut intern = |s: &Series| -> u32 {
+            let k = sig(&s.labels);
+            if let Some(i) = ids.get(&k) {
+                return *i;
+            }
+            let i = sig_labels.len() as u32;
+            sig_labels.push(k.clone());
+            ids.insert(k, i);
+            i
+        };
+        let msig: Vec<u32> = many.iter().map(&mut intern).collect();
+        let osig: Vec<u32> = one.iter().map(&mut intern).collect();
+        let nsig = sig_labels.len();
+        let mut by_sig: Vec<Vec<usize>> = vec![Vec::new(); nsig];
+        for (j, s) in osig.iter().enumerate() {
+            by_sig[*s as usize].push(j);
+        }
+        let fill_one = if swap { m.fill_values.lhs } else { m.fill_values.rhs };
+        let _ = fill_one;
+        let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
+        let mut c = Collector::new(n);
+        let mut matched_at = vec![u32::MAX; nsig];
+        let on = matches!(m.matching, Some(LabelModifier::Include(_)));
+        let match_names: Vec<String> = match &m.matching {
+            Some(LabelModifier::Include(l)) | Some(LabelModifier::Exclude(l)) => l.labels.clone(),
+            None => Vec::new(),
+        };
+        for i in 0..n {
+            if i % 64 == 0 {
+                self.check_deadline()?;
+            }
+            // The `one` side must be unique per signature at this step.
+            let mut one_at: Vec<Option<usize>> = vec![None; nsig];
+            for (j, s) in one.iter().enumerate() {
+                if s.vals[i].is_none() {
+                    continue;
+                }
+                let sg = osig[j] as usize;
+                if let Some(prev) = one_at[sg] {
+                    let side = if swap { "left" } else { "right" };
+                    return Err(exec(format!(
+                        "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                        labels_string(&sig_labels[sg]),
+                        side,
+                        labels_string(&one[prev].labels),
+                        labels_string(&s.labels)
+                    )));
+                }
+                one_at[sg] = Some(j);
+            }
+            for (k, s) in many.iter().enumerate() {
+                let Some(mv) = s.vals[i] else { continue };
+                let sg = msig[k] as usize;
+                let Some(j) = one_at[sg] else { continue };
+                let Some(ov) = one[j].vals[i] else { continue };
+                if card_one_to_one {
+                    if matched_at[sg] == i as u32 {
+                        return Err(exec(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                        ));
+                    }
+                    matched_at[sg] = i as u32;
+                }
+                let (lv, rv) = if swap { (ov, mv) } else { (mv, ov) };
+                let (v, keep) = arith(op, lv, rv).ok_or_else(|| QueryError::BadData("invalid operator".into()))?;
+                let v = if return_bool {
+                    if keep {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                } else if keep {
+                    v
+                } else {
+                    continue;
+                };
+                let idx = match pair_out.get(&(k, j)) {
+                    Some(x) => *x,
+                    None => {
+                        let mut lb = s.labels.clone();
+                        let drop = !cmp || return_bool;
+                        if card_one_to_one {
+                            if on {
+                                lb = labels_only(&lb, &match_names);
+                            } else {
+                                lb = labels_without(&lb, &match_names, false);
+                            }
+                        }
+                        for name in &include {
+                            let v = one[j].labels.get(name).unwrap_or("").to_string();
+                            set_label(&mut lb, name, &v);
+                        }
+                        let drop_name = drop || s.drop_name;
+                        let idx = c.series_for(lb, drop_name);
+                        pair_out.insert((k, j), idx);
+                        idx
+                    }
+                };
+                if c.series[idx].vals[i].is_some() {
+                    return Err(exec("multiple matches for labels: grouping labels must ensure unique matches"));
+                }
+                c.put(idx, i, v)?;
+            }
+        }
+        Ok(Val::Vector(c.finish()))
+    }
+}
+
+/// The matching signature of a label set under `on`/`ignoring`.
+fn signature_fn(m: &BinModifier) -> impl Fn(&Labels) -> Labels + '_ {
+    move |l: &Labels| match &m.matching {
+        Some(LabelModifier::Include(names)) => labels_only(l, &names.labels),
+        Some(LabelModifier::Exclude(names)) => labels_without(l, &names.labels, true),
+        None => labels_without(l, &[], true),
+    }
+}
+
+// -------------------------------------------------------------------- functions
+
+impl<'a> Ev<'a> {
+    fn call(&mut self, c: &Call, g: Grid) -> Result<Val> {
+        let name = c.func.name;
+        let args = &c.args.args;
+        let n = g.len();
+        if let Some(f) = RangeFn::from_name(name) {
+            return self.range_function(f, name, args, g);
+        }
+        if let Some(f) = math_fn(name) {
+            let mut vs = self.vector_arg(arg(args, 0)?, g)?;
+            for s in &mut vs {
+                for v in s.vals.iter_mut().flatten() {
+                    *v = f(*v);
+                }
+                s.drop_name = true;
+            }
+            return Ok(Val::Vector(vs));
+        }
+        if let Some(f) = date_fn(name) {
+            let mut vs = match args.first() {
+                Some(a) => self.vector_arg(a, g)?,
+                None => vec![Series {
+                    labels: Labels::default(),
+                    vals: (0..n).map(|i| Some(g.ts(i) as f64 / 1000.0)).collect(),
+                    drop_name: false,
+                }],
+            };
+            for s in &mut vs {
+                for v in s.vals.iter_mut().flatten() {
+                    *v = f(*v);
+                }
+                s.drop_name = true;
+            }
+            return Ok(Val::Vector(vs));
+        }
+        match name {
+            "time" => Ok(Val::Scalar((0..n).map(|i| g.ts(i) as f64 / 1000.0).collect())),
+            "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; n])),
+            "start" => Ok(Val::Scalar(vec![self.p.start as f64 / 1000.0; n])),
+            "end" => Ok(Val::Scalar(vec![self.p.end as f64 / 1000.0; n])),
+            "range" => Ok(Val::Scalar(vec![(self.p.end - self.p.start) as f64 / 1000.0; n])),
+            "step" => Ok(Val::Scalar(vec![self.p.step as f64 / 1000.0; n])),
+            "vector" => {
+                let v = self.scalar_arg(arg(args, 0)?, g)?;
+                Ok(Val::Vector(vec![Series {
+                    labels: Labels::default(),
+                    vals: v.into_iter().map(Some).collect(),
+                    drop_name: false,
+                }]))
+            }
+            "scalar" => {
+                let vs = self.vector_arg(arg(args, 0)?, g)?;
+                let mut out = vec![f64::NAN; n];
+                for (i, o) in out.iter_mut().enumerate() {
+                    let mut it = vs.iter().filter_map(|s| s.vals[i]);
+                    if let (Some(v), None) = (it.next(), it.next()) {
+                        *o = v;
+                    }
+                }
+                Ok(Val::Scalar(out))
+            }
+            "timestamp" => {
+                let a = arg(args, 0)?;
+                let mut vs = match unwrap_parens(a) {
+                    Expr::VectorSelector(vs) => self.select_instant(vs, g, true)?,
+                    _ => {
+                        let mut vs = self.vector_arg(a, g)?;
+                        for s in &mut vs {
+                            for (i, v) in s.vals.iter_mut().enumerate() {
+                                if v.is_some() {
+                                    *v = Some(g.ts(i) as f64 / 1000.0);
+                                }
+                            }
+                        }
+                        vs
+                    }
+                };
+                for s in &mut vs {
+                    s.drop_name = true;
+                }
+                Ok(Val::Vector(vs))
+            }
+            "round" => {
+                let mut vs = self.vector_arg(arg(args, 0)?, g)?;
+                let to = match args.get(1) {
+                    Some(a) => self.scalar_arg(a, g)?,
+                    None => vec![1.0; n],
+                };
+                for s in &mut vs {
+                    for (i, v) in s.vals.iter_mut().enumerate() {
+                        if let Some(x) = v {
+                            *x = round(*x, to[i]);
+                        }
+                    }
+                    s.drop_name = true;
+                }
+                Ok(Val::Vector(vs))
+            }
+            "clamp" | "clamp_min" | "clamp_max" => {
+                let mut vs = self.vector_arg(arg(args, 0)?, g)?;
+                let (lo, hi) = match name {
+                    "clamp" => (self.scalar_arg(arg(args, 1)?, g)?, self.scalar_arg(arg(args, 2)?, g)?),
+                    "clamp_min" => (self.scalar_arg(arg(args, 1)?, g)?, vec![f64::NAN; n]),
+                    _ => (vec![f64::NAN; n], self.scalar_arg(arg(args, 1)?, g)?),
+                };
+                for s in &mut vs {
+                    for (i, v) in s.vals.iter_mut().enumerate() {
+                        let Some(x) = *v else { continue };
+                        let (l, h) = (lo[i], hi[i]);
+                        if name == "clamp" && h < l {
+                            *v = None;
+                            continue;
+                        }
+                        let mut y = x;
+                        if name != "clamp_max" {
+                            y = if l.is_nan() { f64::NAN } else { y.max(l) };
+                            if x.is_nan() {
+                                y = f64::NAN;
+                            }
+                        }
+                        if name != "clamp_min" {
+                            y = if h.is_nan() { f64::NAN } else if y.is_nan() { y } else { y.min(h) };
+                        }
+                        *v = Some(y);
+                    }
+                    s.drop_name = true;
+                }
+                vs.retain(|s| s.vals.iter().any(Option::is_some));
+                Ok(Val::Vector(vs))
+            }
+            "absent" => {
+                let vs = self.vector_arg(arg(args, 0)?, g)?;
+                let labels = absent_labels(arg(args, 0)?);
+                let vals: Vec<Option<f64>> =
+                    (0..n).map(|i| if vs.iter().any(|s| s.vals[i].is_some()) { None } else { Some(1.0) }).collect();
+                Ok(Val::Vector(vec![Series { labels, vals, drop_name: false }]))
+            }
+            "absent_over_time" => {
+                let rv = self.matrix_arg(arg(args, 0)?, g)?;
+                let labels = absent_labels(arg(args, 0)?);
+                let vals = (0..n)
+                    .map(|i| {
+                        let (lo, hi) = rv.window(g.ts(i));
+                        let any = rv.series.iter().any(|s| {
+                            let a = s.samples.partition_point(|x| x.t <= lo);
+                            let b = s.samples.partition_point(|x| x.t <= hi);
+                            a < b
+                        });
+                        if any {
+                            None
+                        } else {
+                            Some(1.0)
+                        }
+                    })
+                    .collect();
+                Ok(Val::Vector(vec![Series { labels, vals, drop_name: false }]))
+            }
+            "label_replace" => {
+                let vs = self.vector_arg(arg(args, 0)?, g)?;
+                let dst = self.string_arg(arg(args, 1)?, g)?;
+                let repl = self.string_arg(arg(args, 2)?, g)?;
+                let src = self.string_arg(arg(args, 3)?, g)?;
+                let re_s = self.string_arg(arg(args, 4)?, g)?;
+                let re = regex::Regex::new(&format!("^(?s:{re_s})$"))
+                    .map_err(|e| exec(format!("invalid regular expression in label_replace(): {re_s}: {e}")))?;
+                if !valid_label_name(&dst) {
+                    return Err(exec(format!("invalid destination label name in label_replace(): {dst}")));
+                }
+                let mut c = Collector::new(n);
+                for s in vs {
+                    let mut lb = s.labels;
+                    let mut drop_name = s.drop_name;
+                    let sv = lb.get(&src).unwrap_or("").to_string();
+                    if let Some(caps) = re.captures(&sv) {
+                        let mut res = String::new();
+                        caps.expand(&repl, &mut res);
+                        set_label(&mut lb, &dst, &res);
+                        if dst == METRIC_NAME {
+                            drop_name = false;
+                        }
+                    }
+                    let idx = c.series_for(lb, drop_name);
+                    for (i, v) in s.vals.iter().enumerate() {
+                        if let Some(v) = v {
+                            c.put(idx, i, *v)?;
+                        }
+                    }
+                }
+                Ok(Val::Vector(c.finish()))
+            }
+            "label_join" => {
+                let vs = self.vector_arg(arg(args, 0)?, g)?;
+                let dst = self.string_arg(arg(args, 1)?, g)?;
+                let sep = self.string_arg(arg(args, 2)?, g)?;
+                let mut srcs = Vec::new();
+                for a in args.iter().skip(3) {
+                    srcs.push(self.string_arg(a, g)?);
+                }
+                if !valid_label_name(&dst) {
+                    return Err(exec(format!("invalid destination label name in label_join(): {dst}")));
+                }
+                let mut c = Collector::new(n);
+                for s in vs {
+                    let mut lb = s.labels;
+                    let joined: Vec<&str> = srcs.iter().map(|x| lb.get(x).unwrap_or("")).collect();
+                    let joined = joined.join(&sep);
+                    set_label(&mut lb, &dst, &joined);
+                    let drop_name = s.drop_name && dst != METRIC_NAME;
+                    let idx = c.series_for(lb, drop_name);
+                    for (i, v) in s.vals.iter().enumerate() {
+                        if let Some(v) = v {
+                            c.put(idx, i, *v)?;
+                        }
+                    }
+                }
+                Ok(Val::Vector(c.finish()))
+            }
+            "sort" | "sort_desc" => {
+                let mut vs = self.vector_arg(arg(args, 0)?, g)?;
+                if n == 1 {
+                    let desc = name == "sort_desc";
+                    vs.sort_by(|a, b| {
+                        let (x, y) = (a.vals[0].unwrap_or(f64::NAN), b.vals[0].unwrap_or(f64::NAN));
+                        // NaN sorts last in both directions.
+                        match (x.is_nan(), y.is_nan()) {
+                            (true, true) => std::cmp::Ordering::Equal,
+                            (true, false) => std::cmp::Ordering::Greater,
+                            (false, true) => std::cmp::Ordering::Less,
+                            _ => {
+                                let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+                                if desc {
+                                    o.reverse()
+                                } else {
+                                    o
+                                }
+                            }
+                        }
+                    });
+                }
+                Ok(Val::Vector(vs))
+            }
+            "sort_by_label" | "sort_by_label_desc" => {
+                let mut vs = self.vector_arg(arg(args, 0)?, g)?;
+                let mut names = Vec::new();
+                for a in args.iter().skip(1) {
+                    names.push(self.string_arg(a, g)?);
+                }
+                let desc = name == "sort_by_label_desc";
+                vs.sort_by(|a, b| {
+                    let mut o = std::cmp::Ordering::Equal;
+                    for ln in &names {
+                        o = natural_cmp(a.labels.get(ln).unwrap_or(""), b.labels.get(ln).unwrap_or(""));
+                        if o != std::cmp::Ordering::Equal {
+                            break;
+                        }
+                    }
+                    if o == std::cmp::Ordering::Equal {
+                        o = a.labels.cmp(&b.labels);
+                    }
+                    if desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                });
+                Ok(Val::Vector(vs))
+            }
+            "histogram_quantile" => self.histogram_quantile(args, g),
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction"
+            | "histogram_stddev" | "histogram_stdvar" | "histogram_quantiles" => {
+                // Native histograms are not stored yet, so no series has one: the result is empty.
+                for a in args {
+                    let _ = self.eval(a, g)?;
+                }
+                Ok(Val::Vector(Vec::new()))
+            }
+            other => Err(exec(format!("function {other:?} is not supported by Strata yet"))),
+        }
+    }
+
+    fn range_function(&mut self, f: RangeFn, name: &str, args: &[Box<Expr>], g: Grid) -> Result<Val> {
+        let n = g.len();
+        // The range vector is the last argument for quantile_over_time, the first otherwise.
+        let (m_idx, param_idx): (usize, Vec<usize>) = match f {
+            RangeFn::QuantileOverTime => (1, vec![0]),
+            RangeFn::PredictLinear => (0, vec![1]),
+            RangeFn::DoubleExponentialSmoothing => (0, vec![1, 2]),
+            _ => (0, vec![]),
+        };
+        let mut params: Vec<Vec<f64>> = Vec::new();
+        for &pi in &param_idx {
+            params.push(self.scalar_arg(arg(args, pi)?, g)?);
+        }
+        if f == RangeFn::QuantileOverTime {
+            for q in params.first().map(Vec::as_slice).unwrap_or(&[]) {
+                if !(0.0..=1.0).contains(q) {
+                    self.ann.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*q)));
+                }
+            }
+        }
+        if f == RangeFn::DoubleExponentialSmoothing {
+            for (which, vals) in ["smoothing factor", "trend factor"].iter().zip(params.iter()) {
+                for v in vals {
+                    if *v <= 0.0 || *v >= 1.0 {
+                        return Err(exec(format!(
+                            "invalid {which}. Expected: 0 < {} < 1, got: {}",
+                            if *which == "smoothing factor" { "sf" } else { "tf" },
+                            format_float(*v)
+                        )));
+                    }
+                }
+            }
+        }
+        let rv = self.matrix_arg(arg(args, m_idx)?, g)?;
+        let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
+        let counter_fn = matches!(f, RangeFn::Rate | RangeFn::Increase | RangeFn::Irate);
+        let mut out = Vec::with_capacity(rv.series.len());
+        let mut pbuf: Vec<f64> = Vec::with_capacity(params.len());
+        for (si, s) in rv.series.iter().enumerate() {
+            if si % 256 == 0 {
+                self.check_deadline()?;
+            }
+            let mut vals = vec![None; n];
+            let mut any = false;
+            for (i, slot) in vals.iter_mut().enumerate() {
+                let t = g.ts(i);
+                let (lo, hi) = rv.window(t);
+                let a = s.samples.partition_point(|x| x.t <= lo);
+                let b = s.samples.partition_point(|x| x.t <= hi);
+                if a >= b {
+                    continue;
+                }
+                pbuf.clear();
+                pbuf.extend(params.iter().map(|p| p.get(i).copied().unwrap_or(f64::NAN)));
+                if let Some(v) = eval_range(f, &s.samples[a..b], lo, hi, t, &pbuf) {
+                    *slot = Some(v);
+                    any = true;
+                }
+            }
+            if any {
+                if counter_fn {
+                    let mn = metric_name(&s.labels);
+                    if !mn.is_empty()
+                        && !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| mn.ends_with(suf))
+                    {
+                        self.ann.info(format!(
+                            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"
+                        ));
+                    }
+                }
+                out.push(Series { labels: s.labels.clone(), vals, drop_name: s.drop_name || !keep_name });
+            }
+        }
+        let _ = name;
+        self.charge(out.len() * n)?;
+        Ok(Val::Vector(out))
+    }
+
+    fn histogram_quantile(&mut self, args: &[Box<Expr>], g: Grid) -> Result<Val> {
+        let n = g.len();
+        let q = self.scalar_arg(arg(args, 0)?, g)?;
+        let vs = self.vector_arg(arg(args, 1)?, g)?;
+        for qv in &q {
+            if !(0.0..=1.0).contains(qv) {
+                self.ann.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*qv)));
+            }
+        }
+        // Group bucket series by their labels without `le` and the metric name.
+        let mut gindex: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
+        for (i, s) in vs.iter().enumerate() {
+            let le = s.labels.get("le").and_then(parse_le);
+            let Some(le) = le else {
+                self.ann.warn(format!(
+                    "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                    s.labels.get("le").unwrap_or(""),
+                    metric_name(&s.labels)
+                ));
+                continue;
+            };
+            let gl = labels_without(&s.labels, &["le".to_string()], true);
+            let gi = *gindex.entry(gl.clone()).or_insert_with(|| {
+                groups.push((gl, Vec::new()));
+                groups.len() - 1
+            });
+            groups[gi].1.push((le, i));
+        }
+        let mut out = Vec::new();
+        let mut buckets: Vec<Bucket> = Vec::new();
+        for (gl, members) in groups {
+            let mut vals = vec![None; n];
+            for (i, slot) in vals.iter_mut().enumerate() {
+                buckets.clear();
+                buckets.extend(members.iter().filter_map(|(le, m)| vs[*m].vals[i].map(|c| Bucket { upper: *le, count: c })));
+                if buckets.is_empty() {
+                    continue;
+                }
+                let r = bucket_quantile(q[i], &mut buckets);
+                if r.forced_monotonicity {
+                    self.ann.info(format!(
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                        metric_name(&vs[members[0].1].labels)
+                    ));
+                }
+                *slot = Some(r.value);
+            }
+            if vals.iter().any(Option::is_some) {
+                out.push(Series { labels: gl, vals, drop_name: false });
+            }
+        }
+        Ok(Val::Vector(out))
+    }
+}
+
+fn parse_le(s: &str) -> Option<f64> {
+    match s.trim() {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        t => t.parse::<f64>().ok(),
+    }
+}
+
+fn arg(args: &[Box<Expr>], i: usize) -> Result<&Expr> {
+    args.get(i).map(|b| b.as_ref()).ok_or_else(|| QueryError::BadData("missing function argument".into()))
+}
+
+fn unwrap_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unwrap_parens(&p.expr),
+        other => other,
+    }
+}
+
+/// The labels `absent()` reports: the equality matchers of a plain selector argument.
+fn absent_labels(e: &Expr) -> Labels {
+    let vs = match unwrap_parens(e) {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(m) => &m.vs,
+        _ => return Labels::default(),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut eqs: Vec<(String, String)> = Vec::new();
+    if let Some(n) = &vs.name {
+        eqs.push((METRIC_NAME.to_string(), n.clone()));
+    }
+    for m in &vs.matchers.matchers {
+        if m.op == PMatchOp::Equal {
+            eqs.push((m.name.clone(), m.value.clone()));
+        }
+    }
+    for (k, v) in eqs {
+        // A label matched twice by equality is ambiguous: Prometheus leaves it out.
+        if seen.contains(&k) {
+            pairs.retain(|(n, _)| *n != k);
+            continue;
+        }
+        seen.push(k.clone());
+        pairs.push((k, v));
+    }
+    Labels::from_pairs(pairs)
+}
+
+/// Compares strings so that embedded numbers order by value (`a2` < `a10`), as
+/// Prometheus's sort_by_label does.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < ab.len() && j < bb.len() {
+        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
+            let si = i;
+            while i < ab.len() && ab[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < bb.len() && bb[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = a[si..i].trim_start_matches('0');
+            let nb = b[sj..j].trim_start_matches('0');
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            if ab[i] != bb[j] {
+                return ab[i].cmp(&bb[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (ab.len() - i).cmp(&(bb.len() - j))
 }
