@@ -18,16 +18,18 @@ impl Params {
         headers: &HeaderMap,
         body: &Bytes,
     ) -> Self {
-        let mut v: Vec<(String, String)> = uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        // As Go's `Request.FormValue`: body parameters come before the URL's.
+        let mut v: Vec<(String, String)> = Vec::new();
         let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|c| c.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+            .and_then(|c| c.split(';').next())
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
         if method == Method::POST && is_form {
             v.extend(form_urlencoded::parse(body).into_owned());
+        }
+        if let Some(q) = uri.query() {
+            v.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
         }
         Params(v)
     }
@@ -50,24 +52,41 @@ impl Params {
         Ok((start, end))
     }
 
-    fn time(&self, key: &str, default: i64) -> Result<i64> {
+    /// An optional time parameter, with Prometheus's `parseTimeParam` message.
+    pub(crate) fn time(&self, key: &str, default: i64) -> Result<i64> {
         match self.get(key) {
             None | Some("") => Ok(default),
-            Some(s) => {
-                parse_time(s).map_err(|e| Error::Invalid(format!("invalid parameter {key:?}: {e}")))
-            }
+            Some(s) => parse_time(s).map_err(|e| {
+                Error::Invalid(format!(
+                    "invalid parameter {key:?}: invalid time value for '{key}': {e}"
+                ))
+            }),
         }
     }
 
-    /// A non-negative `limit` (0 = none).
+    /// A required time parameter (`start`/`end` of a range query): absent reads as "".
+    pub(crate) fn required_time(&self, key: &str) -> Result<i64> {
+        let s = self.get(key).unwrap_or("");
+        parse_time(s).map_err(|e| Error::Invalid(format!("invalid parameter {key:?}: {e}")))
+    }
+
+    /// A non-negative `limit` (0 = none), refused with Go's `strconv.Atoi` wording.
     pub(crate) fn limit(&self) -> Result<usize> {
+        let bad = |why: String| Error::Invalid(format!("invalid parameter \"limit\": {why}"));
         match self.get("limit") {
             None | Some("") => Ok(0),
-            Some(s) => s.parse::<usize>().map_err(|_| {
-                Error::Invalid(format!(
-                    "invalid parameter \"limit\": cannot parse {s:?} to a valid limit"
-                ))
-            }),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n < 0 => Err(bad("limit must be non-negative".into())),
+                Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Err(e) => {
+                    let why = match e.kind() {
+                        std::num::IntErrorKind::PosOverflow
+                        | std::num::IntErrorKind::NegOverflow => "value out of range",
+                        _ => "invalid syntax",
+                    };
+                    Err(bad(format!("strconv.Atoi: parsing {s:?}: {why}")))
+                }
+            },
         }
     }
 
@@ -132,9 +151,76 @@ pub fn parse_selector(s: &str) -> std::result::Result<Vec<Vec<Matcher>>, String>
     Ok(sets)
 }
 
+/// Parses a Prometheus API duration: float seconds (`15`, `0.5`) or a Prometheus duration
+/// (`1h30m`, `15s`, `250ms`, units y w d h m s ms in that order). Returns nanoseconds; may be
+/// zero or negative (callers decide), errors carry Prometheus's `parseDuration` texts.
+pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        let ns = f * 1e9;
+        if ns.is_nan() {
+            return Err(format!("cannot parse {s:?} to a valid duration"));
+        }
+        if ns >= i64::MAX as f64 || ns < i64::MIN as f64 {
+            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+        }
+        return Ok(ns as i64);
+    }
+    prom_duration_ms(s)
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
+}
+
+/// `model.ParseDuration`: each unit at most once, largest first; `0` alone is allowed.
+fn prom_duration_ms(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    let mut rest = s;
+    let mut next_unit = 0;
+    let mut total: i64 = 0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        let value: i64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let idx = UNITS.iter().position(|(name, _)| *name == &rest[..u])?;
+        if idx < next_unit {
+            return None;
+        }
+        next_unit = idx + 1;
+        total = total.checked_add(value.checked_mul(UNITS[idx].1)?)?;
+        rest = &rest[u..];
+    }
+    Some(total)
+}
+
+/// How Prometheus prints its own default start and end times; accepted back as those bounds.
+const MIN_TIME_FORMATTED: &str = "-292273086-05-16T16:47:06Z";
+const MAX_TIME_FORMATTED: &str = "292277025-08-18T07:12:54.999999999Z";
+
 /// Parses a Prometheus API time: float Unix seconds or RFC 3339. Returns milliseconds.
 pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
     let bad = || format!("cannot parse {s:?} to a valid timestamp");
+    match s {
+        MIN_TIME_FORMATTED => return Ok(MIN_TIME),
+        MAX_TIME_FORMATTED => return Ok(MAX_TIME),
+        _ => {}
+    }
     if let Ok(f) = s.parse::<f64>() {
         if !f.is_finite() {
             return Err(bad());
@@ -222,9 +308,30 @@ mod tests {
         assert_eq!(parse_time("2015-07-01T20:10:51.781Z").unwrap(), 1_435_781_451_781);
         assert_eq!(parse_time("2015-07-01T22:10:51.781+02:00").unwrap(), 1_435_781_451_781);
         assert_eq!(parse_time("2000-03-01T00:00:00Z").unwrap(), 951_868_800_000);
+        assert_eq!(parse_time(MIN_TIME_FORMATTED).unwrap(), MIN_TIME);
+        assert_eq!(parse_time(MAX_TIME_FORMATTED).unwrap(), MAX_TIME);
         for bad in ["", "abc", "NaN", "Inf", "2015-13-01T00:00:00Z", "2015-07-01T20:10:51"] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations() {
+        let s = 1_000_000_000;
+        assert_eq!(parse_duration("15").unwrap(), 15 * s);
+        assert_eq!(parse_duration("0.5").unwrap(), s / 2);
+        assert_eq!(parse_duration("15s").unwrap(), 15 * s);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5400 * s);
+        assert_eq!(parse_duration("250ms").unwrap(), s / 4);
+        assert_eq!(parse_duration("1d").unwrap(), 86_400 * s);
+        assert_eq!(parse_duration("0").unwrap(), 0);
+        assert_eq!(parse_duration("-1").unwrap(), -s);
+        for bad in ["", "abc", "5x", "1.5s", "30m1h", "1s1s", "NaN"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert_eq!(e, format!("cannot parse {bad:?} to a valid duration"));
+        }
+        assert!(parse_duration("1e300").unwrap_err().contains("overflows int64"));
+        assert!(parse_duration("300y").is_err(), "overflows i64 nanoseconds");
     }
 
     #[test]

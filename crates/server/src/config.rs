@@ -2,11 +2,13 @@
 //! turned into a validated [`Config`] by [`RawConfig::validate`].
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use strata_head::HeadConfig;
 use strata_ingester::route::DecodeLimits;
 use strata_ingester::IngesterConfig;
+use strata_promql::EngineOpts;
 use strata_raft::RaftSettings;
 
 /// A configuration problem, naming the key that is wrong.
@@ -74,6 +76,7 @@ pub struct RawConfig {
     pub data_dir: PathBuf,
     pub ingester: RawIngester,
     pub raft: RawRaft,
+    pub querier: RawQuerier,
 }
 
 impl Default for RawConfig {
@@ -84,6 +87,7 @@ impl Default for RawConfig {
             data_dir: PathBuf::from("./data"),
             ingester: RawIngester::default(),
             raft: RawRaft::default(),
+            querier: RawQuerier::default(),
         }
     }
 }
@@ -121,6 +125,36 @@ impl Default for RawRaft {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawQuerier {
+    /// How far back an instant selector looks for a sample (Prometheus's
+    /// `--query.lookback-delta`).
+    pub lookback_delta: Millis,
+    /// The longest a query may run (`--query.timeout`); a request's `timeout` can only shorten it.
+    pub timeout: Millis,
+    /// The most samples a query may hold in memory at once (`--query.max-samples`).
+    pub max_samples: usize,
+}
+
+impl Default for RawQuerier {
+    fn default() -> Self {
+        let engine = EngineOpts::default();
+        RawQuerier {
+            lookback_delta: Millis(engine.lookback_delta_ms.unsigned_abs()),
+            timeout: Millis(120_000),
+            max_samples: engine.max_samples,
+        }
+    }
+}
+
+/// Validated settings of the query path.
+#[derive(Debug, Clone)]
+pub struct QuerierConfig {
+    pub engine: EngineOpts,
+    pub timeout: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -129,6 +163,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub ingester: IngesterConfig,
     pub raft: RaftSettings,
+    pub querier: QuerierConfig,
 }
 
 /// `:9009` means every interface, as in Prometheus and Mimir.
@@ -186,6 +221,32 @@ impl RawConfig {
                 message: format!("{et}ms must be at least twice raft.heartbeat_interval ({hb}ms)"),
             });
         }
+        let q = &self.querier;
+        let positive = |field: &'static str, ms: u64| {
+            if ms == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    message: "must be greater than 0".into(),
+                });
+            }
+            Ok(ms)
+        };
+        let lookback_ms = positive("querier.lookback_delta", q.lookback_delta.0)?;
+        let timeout_ms = positive("querier.timeout", q.timeout.0)?;
+        if q.max_samples == 0 {
+            return Err(ConfigError::Invalid {
+                field: "querier.max_samples",
+                message: "must be greater than 0".into(),
+            });
+        }
+        let querier = QuerierConfig {
+            engine: EngineOpts {
+                lookback_delta_ms: i64::try_from(lookback_ms).unwrap_or(i64::MAX),
+                max_samples: q.max_samples,
+                ..EngineOpts::default()
+            },
+            timeout: Duration::from_millis(timeout_ms),
+        };
         let raft = RaftSettings {
             heartbeat_interval_ms: hb,
             election_timeout_min_ms: et,
@@ -208,6 +269,7 @@ impl RawConfig {
                 },
             },
             raft,
+            querier,
         })
     }
 }
@@ -241,10 +303,41 @@ mod tests {
     }
 
     #[test]
+    fn querier_section() {
+        let cfg = RawConfig::from_yaml("", "t.yaml").unwrap().validate().unwrap();
+        assert_eq!(cfg.querier.engine.lookback_delta_ms, 300_000);
+        assert_eq!(cfg.querier.engine.max_samples, 50_000_000);
+        assert_eq!(cfg.querier.timeout, Duration::from_secs(120));
+        let yaml = "querier:\n  lookback_delta: 1m\n  timeout: 30s\n  max_samples: 1000\n";
+        let cfg = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap();
+        assert_eq!(cfg.querier.engine.lookback_delta_ms, 60_000);
+        assert_eq!(cfg.querier.engine.max_samples, 1000);
+        assert_eq!(cfg.querier.timeout, Duration::from_secs(30));
+
+        let e = RawConfig::from_yaml("querier:\n  timeout: 30s\n  max_sample: 5\n", "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_sample") && e.contains("line 3"), "{e}");
+        let e = RawConfig::from_yaml("querier:\n  lookback_delta: later\n", "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lookback_delta") && e.contains("invalid duration"), "{e}");
+        for (yaml, field) in [
+            ("querier:\n  timeout: 0s\n", "querier.timeout"),
+            ("querier:\n  lookback_delta: 0\n", "querier.lookback_delta"),
+            ("querier:\n  max_samples: 0\n", "querier.max_samples"),
+        ] {
+            let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+    }
+
+    #[test]
     fn example_config_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/strata.yaml");
         let cfg = RawConfig::from_file(Path::new(path)).unwrap().validate().unwrap();
         assert_eq!(cfg.http_addr.port(), 9009);
         assert_eq!(cfg.ingester.shards, 16);
+        assert_eq!(cfg.querier.timeout, Duration::from_secs(120));
     }
 }

@@ -1,4 +1,4 @@
-//! Wiring of `strata all`: data directory, Raft shards, ingester, HTTP, shutdown.
+//! Wiring of `strata all`: data directory, Raft shards, ingester, PromQL engine, HTTP, shutdown.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -134,6 +134,10 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
     let state = ApiState {
         push: Arc::clone(&ingester) as _,
         reader: Arc::clone(&ingester) as _,
+        // For now the ingester's heads are all there is to query.
+        queryable: Arc::clone(&ingester) as _,
+        engine: strata_promql::Engine::new(cfg.querier.engine.clone()),
+        query_timeout: cfg.querier.timeout,
         metrics: Arc::new(render),
         ready: Arc::new(ready),
         build: BuildInfo {
