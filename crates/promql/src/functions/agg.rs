@@ -180,12 +180,9 @@ pub fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
     if q > 1.0 {
         return plain(f64::INFINITY);
     }
-    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(Ordering::Equal));
-    match buckets.last() {
-        Some(last) if last.upper == f64::INFINITY => {}
-        _ => return plain(f64::NAN),
-    }
-    let len = coalesce(buckets);
+    let Some(len) = sort_and_coalesce(buckets) else {
+        return plain(f64::NAN);
+    };
     let buckets = &mut buckets[..len];
     let forced = ensure_monotonic(buckets);
 
@@ -217,6 +214,98 @@ pub fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
         start + (end - start) * (rank / count)
     };
     BucketQuantile { value, forced_monotonicity: forced }
+}
+
+/// `histogram_fraction(lower, upper, ...)` over one series' classic `le` buckets, as Prometheus 3.x
+/// computes it for classic histograms (promql/quantile.go `BucketFraction`): the estimated
+/// fraction of observations between `lower` and `upper`.
+///
+/// The buckets are sorted in place and same-bound buckets merged, as for [`bucket_quantile`];
+/// NaN without a +Inf bucket (or without buckets), NaN when the total count is 0 or either bound
+/// is NaN, 0 when `lower >= upper`. Within a bucket the count is interpolated linearly; the lowest
+/// bucket spans from 0 when its upper bound is positive, otherwise from -Inf, and a bound falling
+/// in a bucket reaching down to -Inf counts that whole bucket (no interpolation over an infinite
+/// width; likewise a bound inside the +Inf bucket adds nothing of it). A bound on a bucket
+/// boundary takes exactly the counts below it.
+///
+/// Unlike `histogram_quantile`, Prometheus does not repair non-monotonic counts here (nor
+/// annotate them), so neither does this: `forced_monotonicity` is always false.
+pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> BucketQuantile {
+    let plain = |value| BucketQuantile { value, forced_monotonicity: false };
+    let Some(len) = sort_and_coalesce(buckets) else {
+        return plain(f64::NAN);
+    };
+    let buckets = &buckets[..len];
+    // `sort_and_coalesce` guarantees at least the +Inf bucket.
+    let total = buckets[len - 1].count;
+    if total == 0.0 || lower.is_nan() || upper.is_nan() {
+        return plain(f64::NAN);
+    }
+    if lower >= upper {
+        return plain(0.0);
+    }
+
+    // Cumulative count below the current bucket, and the ranks found for each bound.
+    let mut below = 0.0;
+    let mut lower_rank: Option<f64> = None;
+    let mut upper_rank: Option<f64> = None;
+    for (i, b) in buckets.iter().enumerate() {
+        let start = if i > 0 {
+            buckets[i - 1].upper
+        } else if b.upper > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let end = b.upper;
+        // The rank of `v` inside this bucket; a bucket open to -Inf is taken whole.
+        let interpolate = |v: f64| {
+            if start == f64::NEG_INFINITY {
+                b.count
+            } else {
+                below + (b.count - below) * (v - start) / (end - start)
+            }
+        };
+        // A bound at or below this bucket's start: everything below the bucket.
+        if lower_rank.is_none() && start >= lower {
+            lower_rank = Some(below);
+        }
+        if upper_rank.is_none() && start >= upper {
+            upper_rank = Some(below);
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        // A bound strictly inside this bucket.
+        if lower_rank.is_none() && start < lower && end > lower {
+            lower_rank = Some(interpolate(lower));
+        }
+        if upper_rank.is_none() && start < upper && end > upper {
+            upper_rank = Some(interpolate(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        below = b.count;
+    }
+    // An unset rank, or one above the total, is the total (a NaN rank passes through, as the
+    // comparison lets it in Prometheus).
+    let clamp = |rank: Option<f64>| match rank {
+        Some(r) if r.is_nan() || r <= total => r,
+        _ => total,
+    };
+    plain((clamp(upper_rank) - clamp(lower_rank)) / total)
+}
+
+/// Sorts the buckets by upper bound and merges those with the same bound (Prometheus sorts
+/// and then coalesces). Returns the number of buckets left at the front, or `None` when the
+/// highest bucket is not +Inf (including when there are no buckets).
+fn sort_and_coalesce(buckets: &mut [Bucket]) -> Option<usize> {
+    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(Ordering::Equal));
+    match buckets.last() {
+        Some(last) if last.upper == f64::INFINITY => Some(coalesce(buckets)),
+        _ => None,
+    }
 }
 
 /// Merges adjacent buckets (already sorted) with the same upper bound, adding their counts.
@@ -305,3 +394,241 @@ fn search(n: usize, f: impl Fn(usize) -> bool) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// `bucket_fraction` against every classic (`*_bucket`) `histogram_fraction` eval in
+/// shared/conformance/promql/histograms.test (lines 95–470), buckets built by hand from the load
+/// lines (values at 50m), plus the cases that file only evaluates on the NHCB form.
+#[cfg(test)]
+mod bucket_fraction_tests {
+    use super::{bucket_fraction, Bucket};
+
+    const INF: f64 = f64::INFINITY;
+
+    fn buckets(pairs: &[(f64, f64)]) -> Vec<Bucket> {
+        pairs.iter().map(|&(upper, count)| Bucket { upper, count }).collect()
+    }
+
+    fn fraction(lower: f64, upper: f64, pairs: &[(f64, f64)]) -> f64 {
+        let mut b = buckets(pairs);
+        let r = bucket_fraction(lower, upper, &mut b);
+        assert!(!r.forced_monotonicity);
+        r.value
+    }
+
+    fn assert_close(got: f64, want: f64) {
+        if want.is_nan() {
+            assert!(got.is_nan(), "got {got}, want NaN");
+        } else if want == 0.0 {
+            assert_eq!(got, 0.0, "got {got}, want 0");
+        } else {
+            assert!(((got - want) / want).abs() <= 1e-9, "got {got}, want {want}");
+        }
+    }
+
+    /// positive_buckets_lower_falls_in_the_first_bucket and most cases below share this shape.
+    const ONE_TWO_THREE: [(f64, f64); 4] = [(1.0, 1.0), (2.0, 3.0), (3.0, 6.0), (INF, 100.0)];
+    const NEG_THREE_TWO_ONE: [(f64, f64); 4] =
+        [(-3.0, 10.0), (-2.0, 12.0), (-1.0, 15.0), (INF, 100.0)];
+
+    // testhistogram2_bucket: le 0, 2, 4, 6, +Inf with 0+0x10, 0+1x10, 0+2x10, 0+3x10, 0+3x10.
+    const TESTHISTOGRAM2: [(f64, f64); 5] =
+        [(0.0, 0.0), (2.0, 10.0), (4.0, 20.0), (6.0, 30.0), (INF, 30.0)];
+
+    #[test]
+    fn testhistogram2_0_to_4() {
+        assert_close(fraction(0.0, 4.0, &TESTHISTOGRAM2), 0.6666666666666666);
+    }
+
+    #[test]
+    fn testhistogram2_0_to_3_5() {
+        assert_close(fraction(0.0, 3.5, &TESTHISTOGRAM2), 0.5833333333333334);
+    }
+
+    /// rate(x[10m]) at 50m of a series `0+Nx10` at 5m steps: samples at 45m (9N) and 50m (10N),
+    /// extrapolated over the 600s window.
+    fn rate(n: f64) -> f64 {
+        (10.0 * n - 9.0 * n) * (600.0 / 300.0) / 600.0
+    }
+
+    #[test]
+    fn rate_testhistogram3_positive() {
+        let pairs = [
+            (0.0, rate(0.0)),
+            (0.1, rate(5.0)),
+            (0.2, rate(7.0)),
+            (1.0, rate(11.0)),
+            (INF, rate(11.0)),
+        ];
+        assert_close(fraction(0.0, 0.2, &pairs), 0.6363636363636364);
+    }
+
+    #[test]
+    fn rate_testhistogram3_negative() {
+        let pairs = [
+            (-0.25, rate(0.0)),
+            (-0.2, rate(1.0)),
+            (-0.1, rate(2.0)),
+            (0.3, rate(2.0)),
+            (INF, rate(2.0)),
+        ];
+        assert_close(fraction(0.0, 0.2, &pairs), 0.0);
+    }
+
+    #[test]
+    fn negative_buckets_lower_falls_in_the_first_bucket() {
+        assert_close(fraction(-4.0, -2.0, &NEG_THREE_TWO_ONE), 0.02);
+    }
+
+    #[test]
+    fn lower_is_negative_inf() {
+        assert_close(fraction(f64::NEG_INFINITY, -1.5, &NEG_THREE_TWO_ONE), 0.135);
+    }
+
+    #[test]
+    fn lower_neg_inf_upper_pos_inf_positive_buckets() {
+        assert_close(fraction(f64::NEG_INFINITY, INF, &ONE_TWO_THREE), 1.0);
+    }
+
+    #[test]
+    fn lower_neg_inf_upper_pos_inf_negative_buckets() {
+        assert_close(fraction(f64::NEG_INFINITY, INF, &NEG_THREE_TWO_ONE), 1.0);
+    }
+
+    #[test]
+    fn lower_and_upper_fall_in_last_bucket_positive_buckets() {
+        assert_close(fraction(4.0, 5.0, &ONE_TWO_THREE), 0.0);
+    }
+
+    #[test]
+    fn lower_and_upper_fall_in_last_bucket_negative_buckets() {
+        assert_close(fraction(0.0, 1.0, &NEG_THREE_TWO_ONE), 0.0);
+    }
+
+    #[test]
+    fn upper_falls_in_last_bucket() {
+        assert_close(fraction(2.0, 5.0, &ONE_TWO_THREE), 0.03);
+    }
+
+    #[test]
+    fn upper_is_positive_inf() {
+        assert_close(fraction(400.0, INF, &ONE_TWO_THREE), 0.94);
+    }
+
+    #[test]
+    fn lower_equals_upper() {
+        assert_close(fraction(2.0, 2.0, &ONE_TWO_THREE), 0.0);
+    }
+
+    #[test]
+    fn single_bucket() {
+        assert_close(fraction(0.0, 1.0, &[(INF, 100.0)]), 0.0);
+    }
+
+    #[test]
+    fn lower_exactly_on_bucket_boundary() {
+        assert_close(fraction(2.0, 3.5, &ONE_TWO_THREE), 0.03);
+    }
+
+    #[test]
+    fn upper_exactly_on_bucket_boundary() {
+        assert_close(fraction(0.5, 2.0, &ONE_TWO_THREE), 0.025);
+    }
+
+    #[test]
+    fn both_bounds_exactly_on_bucket_boundaries() {
+        assert_close(fraction(1.0, 3.0, &ONE_TWO_THREE), 0.05);
+    }
+
+    #[test]
+    fn fractional_bucket_bounds() {
+        let pairs = [(0.5, 2.5), (1.0, 7.5), (INF, 100.0)];
+        assert_close(fraction(0.1, 0.75, &pairs), 0.045);
+    }
+
+    #[test]
+    fn lower_is_nan() {
+        assert_close(fraction(f64::NAN, 1.0, &[(1.0, 1.0), (INF, 100.0)]), f64::NAN);
+    }
+
+    #[test]
+    fn upper_is_nan() {
+        assert_close(fraction(0.0, f64::NAN, &[(1.0, 1.0), (INF, 100.0)]), f64::NAN);
+    }
+
+    #[test]
+    fn range_entirely_above_all_buckets() {
+        let pairs = [(1.0, 1.0), (2.0, 3.0), (INF, 10.0)];
+        assert_close(fraction(5.0, 10.0, &pairs), 0.0);
+    }
+
+    // Cases the file evaluates only on the NHCB form; the classic answer is the same there.
+
+    #[test]
+    fn positive_buckets_lower_falls_in_the_first_bucket() {
+        assert_close(fraction(0.0, 1.5, &ONE_TWO_THREE), 0.02);
+    }
+
+    #[test]
+    fn all_zero_counts() {
+        let pairs = [(1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (INF, 0.0)];
+        assert_close(fraction(0.0, 5.0, &pairs), f64::NAN);
+    }
+
+    #[test]
+    fn range_crosses_zero() {
+        let pairs = [(-2.0, 5.0), (-1.0, 10.0), (0.0, 15.0), (1.0, 20.0), (INF, 100.0)];
+        assert_close(fraction(-1.0, 1.0, &pairs), 0.1);
+    }
+
+    #[test]
+    fn range_entirely_below_all_buckets() {
+        let pairs = [(1.0, 1.0), (2.0, 3.0), (INF, 10.0)];
+        assert_close(fraction(-10.0, -5.0, &pairs), 0.0);
+    }
+
+    // Further edge cases from Prometheus's BucketFraction.
+
+    #[test]
+    fn lower_greater_than_upper() {
+        assert_close(fraction(3.0, 2.0, &ONE_TWO_THREE), 0.0);
+    }
+
+    #[test]
+    fn missing_inf_bucket() {
+        assert_close(fraction(0.0, 2.0, &[(1.0, 1.0), (2.0, 3.0), (3.0, 6.0)]), f64::NAN);
+    }
+
+    #[test]
+    fn no_buckets() {
+        assert_close(fraction(0.0, 1.0, &[]), f64::NAN);
+    }
+
+    #[test]
+    fn nan_checked_before_lower_ge_upper_but_after_zero_count() {
+        assert_close(fraction(2.0, 1.0, &[(1.0, 0.0), (INF, 0.0)]), f64::NAN);
+        assert_close(fraction(f64::NAN, f64::NAN, &ONE_TWO_THREE), f64::NAN);
+    }
+
+    #[test]
+    fn unsorted_and_duplicate_bounds() {
+        // Same as ONE_TWO_THREE, shuffled, with the le="2" bucket split across two series.
+        let pairs = [(INF, 100.0), (2.0, 1.0), (1.0, 1.0), (3.0, 6.0), (2.0, 2.0)];
+        assert_close(fraction(0.0, 1.5, &pairs), 0.02);
+    }
+
+    #[test]
+    fn non_monotonic_counts_are_not_repaired() {
+        // Prometheus interpolates the raw counts: rank at 1.5 is 5 + (3-5)*0.5 = 4.
+        let pairs = [(1.0, 5.0), (2.0, 3.0), (INF, 10.0)];
+        assert_close(fraction(0.0, 1.5, &pairs), 0.4);
+    }
+
+    #[test]
+    fn bound_inside_first_negative_bucket_takes_it_whole() {
+        // First bucket (-Inf, -3]: a lower bound inside it excludes all of it, an upper bound
+        // inside it includes all of it. (-5, -2.5): ranks 10 and 10 + 2 * 0.5 = 11.
+        assert_close(fraction(-5.0, -2.5, &NEG_THREE_TWO_ONE), 0.01);
+        assert_close(fraction(-10.0, -2.0, &NEG_THREE_TWO_ONE), 0.02);
+        assert_close(fraction(f64::NEG_INFINITY, -4.0, &NEG_THREE_TWO_ONE), 0.1);
+    }
+}
