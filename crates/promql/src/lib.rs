@@ -8,6 +8,8 @@
 mod engine;
 mod eval;
 pub mod functions;
+pub mod mem;
+pub mod script;
 mod value;
 
 pub use engine::{Engine, EngineOpts, QueryOpts};
