@@ -72,7 +72,8 @@ impl Prepared {
     /// The engine's options with the deadline set from now.
     fn opts(&self) -> QueryOpts {
         let mut opts = self.opts.clone();
-        opts.deadline = Some(Instant::now() + self.timeout);
+        // No deadline only when the timeout is too long to represent (the timer still runs).
+        opts.deadline = Instant::now().checked_add(self.timeout);
         opts
     }
 
