@@ -41,6 +41,19 @@ pub enum Command {
     /// Load generators and measurements.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Runs PromQL test scripts (Prometheus' `.test` format) against the engine over
+    /// in-memory data; prints failures and a summary, exits with status 1 if any failed.
+    PromqlTest(PromqlTestArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PromqlTestArgs {
+    /// Script files to run.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also print skipped evals with the reason.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 mod grpc;
+mod promql_test;
 mod run;
 
 use clap::Parser;
@@ -30,5 +31,6 @@ pub async fn main() -> anyhow::Result<()> {
         cli::Command::Bench(cli::BenchCommand::RemoteWrite(args)) => {
             bench::remote_write(args).await
         }
+        cli::Command::PromqlTest(args) => promql_test::run(args).await,
     }
 }
