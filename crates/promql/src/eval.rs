@@ -19,8 +19,8 @@ use strata_model::{
     METRIC_NAME,
 };
 
-use crate::functions::agg::{bucket_quantile, quantile, Bucket, KahanSum};
-use crate::functions::range::{eval_range, RangeFn};
+use crate::functions::agg::{self, bucket_fraction, bucket_quantile, quantile, Bucket, KahanSum};
+use crate::functions::range::{eval_range, smoothing_factor_error, RangeFn};
 use crate::functions::simple::{date_fn, math_fn, round};
 use crate::value::{
     Annotations, MatrixSeries, QueryError, QueryOutput, QueryStats, QueryValue, VectorSample,
@@ -119,6 +119,7 @@ pub(crate) async fn run(
         ann: Annotations::default(),
         stats: QueryStats::default(),
         live: 0,
+        instant,
     };
     for (key, (mint, maxt, vs)) in ranges {
         let matchers = selector_matchers(vs)?;
@@ -126,6 +127,15 @@ pub(crate) async fn run(
         let n: usize = series.iter().map(|s| s.samples.len()).sum();
         ev.stats.samples_loaded += n as u64;
         ev.stats.series_loaded += series.len() as u64;
+        ev.charge(n)?;
+        ev.data.insert(key, series);
+    }
+    let mut infos = Vec::new();
+    info_fetches(expr, grid, p, &mut infos)?;
+    for (key, matchers, mint, maxt) in infos {
+        let series = store.select(tenant, &matchers, mint, maxt).await?;
+        let n: usize = series.iter().map(|s| s.samples.len()).sum();
+        ev.stats.samples_loaded += n as u64;
         ev.charge(n)?;
         ev.data.insert(key, series);
     }
@@ -219,6 +229,12 @@ fn collect_ranges<'e>(
         }
         Expr::Paren(x) => collect_ranges(&x.expr, g, p, out)?,
         Expr::Subquery(sq) => collect_ranges(&sq.expr, subquery_grid(sq, g, p), p, out)?,
+        Expr::Call(c) if c.func.name == "info" => {
+            // The info selector (second argument) is fetched separately, see `info_fetch`.
+            if let Some(a) = c.args.args.first() {
+                collect_ranges(a, g, p, out)?;
+            }
+        }
         Expr::Call(c) => {
             for a in &c.args.args {
                 collect_ranges(a, g, p, out)?;
@@ -230,6 +246,62 @@ fn collect_ranges<'e>(
         }
     }
     Ok(())
+}
+
+/// The `info()` calls in an expression, with the matchers and time range their info
+/// series are fetched with, keyed like selectors (by the call's address).
+fn info_fetches(e: &Expr, g: Grid, p: &Params, out: &mut Vec<(usize, Vec<Matcher>, i64, i64)>) -> Result<()> {
+    match e {
+        Expr::Call(c) => {
+            if c.func.name == "info" {
+                let (names, data) = info_matchers(c)?;
+                let mut m = names;
+                m.extend(data);
+                out.push((c as *const Call as usize, m, g.start - p.lookback, g.end));
+            }
+            for a in &c.args.args {
+                info_fetches(a, g, p, out)?;
+            }
+        }
+        Expr::Aggregate(a) => {
+            info_fetches(&a.expr, g, p, out)?;
+            if let Some(pa) = &a.param {
+                info_fetches(pa, g, p, out)?;
+            }
+        }
+        Expr::Unary(u) => info_fetches(&u.expr, g, p, out)?,
+        Expr::Binary(b) => {
+            info_fetches(&b.lhs, g, p, out)?;
+            info_fetches(&b.rhs, g, p, out)?;
+        }
+        Expr::Paren(x) => info_fetches(&x.expr, g, p, out)?,
+        Expr::Subquery(sq) => info_fetches(&sq.expr, subquery_grid(sq, g, p), p, out)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `info()`'s second argument split into `__name__` matchers (default: `target_info`) and
+/// data-label matchers.
+fn info_matchers(c: &Call) -> Result<(Vec<Matcher>, Vec<Matcher>)> {
+    let mut names = Vec::new();
+    let mut data = Vec::new();
+    if let Some(a) = c.args.args.get(1) {
+        let Expr::VectorSelector(vs) = unwrap_parens(a) else {
+            return Err(QueryError::BadData("info(): the second argument must be a vector selector".into()));
+        };
+        for m in selector_matchers(vs)? {
+            if m.name == METRIC_NAME {
+                names.push(m);
+            } else {
+                data.push(m);
+            }
+        }
+    }
+    if names.is_empty() {
+        names.push(Matcher::new(MatchOp::Equal, METRIC_NAME, "target_info")?);
+    }
+    Ok((names, data))
 }
 
 fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
@@ -261,6 +333,8 @@ struct Ev<'a> {
     stats: QueryStats,
     /// Samples currently charged against `max_samples`.
     live: usize,
+    /// An instant query (sorting functions matter only there).
+    instant: bool,
 }
 
 fn exec(msg: impl Into<String>) -> QueryError {
@@ -494,7 +568,7 @@ impl<'a> Ev<'a> {
                     if a < b {
                         let mut labels = s.labels;
                         if s.drop_name {
-                            labels.0.retain(|l| l.name != METRIC_NAME);
+                            labels.0.retain(|l| !is_reserved_name(&l.name));
                         }
                         out.push(MatrixSeries { labels, samples: s.samples[a..b].to_vec() });
                     }
@@ -509,6 +583,12 @@ impl<'a> Ev<'a> {
     }
 }
 
+/// `__name__` and the type-and-unit labels, which go together when a result stops being
+/// the metric it was read as.
+fn is_reserved_name(n: &str) -> bool {
+    n == METRIC_NAME || n == "__type__" || n == "__unit__"
+}
+
 /// Removes `__name__` from series marked for it; label sets must stay unique per step.
 fn drop_names(vs: Vec<Series>) -> Result<Vec<Series>> {
     if !vs.iter().any(|s| s.drop_name) {
@@ -517,7 +597,7 @@ fn drop_names(vs: Vec<Series>) -> Result<Vec<Series>> {
     let mut c = Collector::new(vs.first().map(|s| s.vals.len()).unwrap_or(0));
     for mut s in vs {
         if s.drop_name {
-            s.labels.0.retain(|l| l.name != METRIC_NAME);
+            s.labels.0.retain(|l| !is_reserved_name(&l.name));
         }
         let idx = c.series_for(s.labels, false);
         for (i, v) in s.vals.iter().enumerate() {
@@ -732,7 +812,7 @@ impl<'a> Ev<'a> {
                         buf.iter().for_each(|v| k.add(*v));
                         k.value()
                     }
-                    tok::T_AVG => mean(&buf),
+                    tok::T_AVG => agg::mean(buf.iter().copied()),
                     tok::T_COUNT => buf.len() as f64,
                     tok::T_GROUP => 1.0,
                     tok::T_MIN => buf.iter().copied().fold(f64::NAN, |acc, v| {
@@ -749,8 +829,8 @@ impl<'a> Ev<'a> {
                             acc
                         }
                     }),
-                    tok::T_STDDEV => stdvar(&buf).sqrt(),
-                    tok::T_STDVAR => stdvar(&buf),
+                    tok::T_STDDEV => agg::stddev(buf.iter().copied()),
+                    tok::T_STDVAR => agg::stdvar(buf.iter().copied()),
                     tok::T_QUANTILE => {
                         let q = k_param.as_ref().and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
                         quantile(q, &mut buf)
@@ -764,7 +844,10 @@ impl<'a> Ev<'a> {
                 });
             }
             if vals.iter().any(Option::is_some) {
-                out.push(Series { labels: gl, vals, drop_name: false });
+                // Grouping by `__name__` keeps names that are only marked for removal; the
+                // group's name goes when any member's would have.
+                let drop_name = by && members.iter().any(|&m| input[m].drop_name);
+                out.push(Series { labels: gl, vals, drop_name });
             }
         }
         self.charge(out.len() * n)?;
@@ -789,7 +872,7 @@ impl<'a> Ev<'a> {
             let p = params.get(i).copied().unwrap_or(f64::NAN);
             if op == tok::T_LIMIT_RATIO {
                 if p.is_nan() {
-                    return Err(exec(format!("Ratio value {} is NaN", format_float(p))));
+                    return Err(exec("Ratio value is NaN"));
                 }
                 let r = if p < -1.0 || p > 1.0 {
                     self.ann.warn(format!(
@@ -903,34 +986,6 @@ fn cmp_nan_low(a: f64, b: f64, top: bool) -> std::cmp::Ordering {
 fn ratio_of(l: &Labels) -> f64 {
     let h = strata_model::label_hash(l.0.iter().map(|x| (x.name.as_bytes(), x.value.as_bytes())));
     h as f64 / u64::MAX as f64
-}
-
-fn mean(v: &[f64]) -> f64 {
-    let mut k = KahanSum::default();
-    v.iter().for_each(|x| k.add(*x));
-    let s = k.value();
-    if s.is_finite() || v.iter().any(|x| !x.is_finite()) {
-        return s / v.len() as f64;
-    }
-    // The sum overflowed: fall back to an incremental mean.
-    let mut m = 0.0;
-    for (i, x) in v.iter().enumerate() {
-        m += (x - m) / (i + 1) as f64;
-    }
-    m
-}
-
-fn stdvar(v: &[f64]) -> f64 {
-    let mut cnt = 0.0;
-    let mut m = 0.0;
-    let mut m2 = 0.0;
-    for x in v {
-        cnt += 1.0;
-        let d = x - m;
-        m += d / cnt;
-        m2 += d * (x - m);
-    }
-    m2 / cnt
 }
 
 // -------------------------------------------------------------------- binary operators
@@ -1127,8 +1182,11 @@ impl<'a> Ev<'a> {
         for (j, s) in osig.iter().enumerate() {
             by_sig[*s as usize].push(j);
         }
-        let fill_one = if swap { m.fill_values.lhs } else { m.fill_values.rhs };
-        let _ = fill_one;
+        // Fill values apply to the sides after the group_right swap.
+        let fill_many = m.fill_values.lhs;
+        let fill_one = m.fill_values.rhs;
+        let mut one_matched = vec![u32::MAX; one.len()];
+        let mut fill_out: HashMap<(bool, usize), usize> = HashMap::new();
         let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
         let mut c = Collector::new(n);
         let mut matched_at = vec![u32::MAX; nsig];
@@ -1163,7 +1221,23 @@ impl<'a> Ev<'a> {
             for (k, s) in many.iter().enumerate() {
                 let Some(mv) = s.vals[i] else { continue };
                 let sg = msig[k] as usize;
-                let Some(j) = one_at[sg] else { continue };
+                let Some(j) = one_at[sg] else {
+                    if let Some(fv) = fill_one {
+                        let (lv, rv) = if swap { (fv, mv) } else { (mv, fv) };
+                        let idx = match fill_out.get(&(true, k)) {
+                            Some(x) => *x,
+                            None => {
+                                let lb = result_labels(&s.labels, None, card_one_to_one, on, &match_names, &include);
+                                let idx = c.series_for(lb, !cmp || return_bool || s.drop_name);
+                                fill_out.insert((true, k), idx);
+                                idx
+                            }
+                        };
+                        self.put_binop(&mut c, idx, i, op, lv, rv, return_bool)?;
+                    }
+                    continue;
+                };
+                one_matched[j] = i as u32;
                 let Some(ov) = one[j].vals[i] else { continue };
                 if card_one_to_one {
                     if matched_at[sg] == i as u32 {
@@ -1189,20 +1263,15 @@ impl<'a> Ev<'a> {
                 let idx = match pair_out.get(&(k, j)) {
                     Some(x) => *x,
                     None => {
-                        let mut lb = s.labels.clone();
-                        let drop = !cmp || return_bool;
-                        if card_one_to_one {
-                            if on {
-                                lb = labels_only(&lb, &match_names);
-                            } else {
-                                lb = labels_without(&lb, &match_names, false);
-                            }
-                        }
-                        for name in &include {
-                            let v = one[j].labels.get(name).unwrap_or("").to_string();
-                            set_label(&mut lb, name, &v);
-                        }
-                        let drop_name = drop || s.drop_name;
+                        let lb = result_labels(
+                            &s.labels,
+                            Some(&one[j].labels),
+                            card_one_to_one,
+                            on,
+                            &match_names,
+                            &include,
+                        );
+                        let drop_name = !cmp || return_bool || s.drop_name;
                         let idx = c.series_for(lb, drop_name);
                         pair_out.insert((k, j), idx);
                         idx
@@ -1213,9 +1282,82 @@ impl<'a> Ev<'a> {
                 }
                 c.put(idx, i, v)?;
             }
+            if let Some(fv) = fill_many {
+                for (j, s) in one.iter().enumerate() {
+                    let Some(ov) = s.vals[i] else { continue };
+                    if one_matched[j] == i as u32 {
+                        continue;
+                    }
+                    let (lv, rv) = if swap { (ov, fv) } else { (fv, ov) };
+                    let idx = match fill_out.get(&(false, j)) {
+                        Some(x) => *x,
+                        None => {
+                            let lb = result_labels(&s.labels, None, card_one_to_one, on, &match_names, &[]);
+                            let idx = c.series_for(lb, true);
+                            fill_out.insert((false, j), idx);
+                            idx
+                        }
+                    };
+                    self.put_binop(&mut c, idx, i, op, lv, rv, return_bool)?;
+                }
+            }
         }
         Ok(Val::Vector(c.finish()))
     }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_binop(
+        &mut self,
+        c: &mut Collector,
+        idx: usize,
+        i: usize,
+        op: TokenId,
+        lv: f64,
+        rv: f64,
+        return_bool: bool,
+    ) -> Result<()> {
+        let (v, keep) = arith(op, lv, rv).ok_or_else(|| QueryError::BadData("invalid operator".into()))?;
+        let v = if return_bool {
+            if keep {
+                1.0
+            } else {
+                0.0
+            }
+        } else if keep {
+            v
+        } else {
+            return Ok(());
+        };
+        if c.series[idx].vals[i].is_some() {
+            return Err(exec("multiple matches for labels: grouping labels must ensure unique matches"));
+        }
+        c.put(idx, i, v)
+    }
+}
+
+/// The labels of a binary operation's result, from the side whose labels it keeps.
+fn result_labels(
+    base: &Labels,
+    other: Option<&Labels>,
+    one_to_one: bool,
+    on: bool,
+    match_names: &[String],
+    include: &[String],
+) -> Labels {
+    let mut lb = if one_to_one {
+        if on {
+            labels_only(base, match_names)
+        } else {
+            labels_without(base, match_names, false)
+        }
+    } else {
+        base.clone()
+    };
+    for name in include {
+        let v = other.and_then(|o| o.get(name)).unwrap_or("").to_string();
+        set_label(&mut lb, name, &v);
+    }
+    lb
 }
 
 /// The matching signature of a label set under `on`/`ignoring`.
@@ -1271,6 +1413,25 @@ impl<'a> Ev<'a> {
             "end" => Ok(Val::Scalar(vec![self.p.end as f64 / 1000.0; n])),
             "range" => Ok(Val::Scalar(vec![(self.p.end - self.p.start) as f64 / 1000.0; n])),
             "step" => Ok(Val::Scalar(vec![self.p.step as f64 / 1000.0; n])),
+            "min_of" | "max_of" => {
+                let a = self.scalar_arg(arg(args, 0)?, g)?;
+                let b = self.scalar_arg(arg(args, 1)?, g)?;
+                let min = name == "min_of";
+                Ok(Val::Scalar(
+                    a.iter()
+                        .zip(b.iter())
+                        .map(|(x, y)| {
+                            if x.is_nan() || y.is_nan() {
+                                f64::NAN
+                            } else if (x < y) == min {
+                                *x
+                            } else {
+                                *y
+                            }
+                        })
+                        .collect(),
+                ))
+            }
             "vector" => {
                 let v = self.scalar_arg(arg(args, 0)?, g)?;
                 Ok(Val::Vector(vec![Series {
@@ -1448,6 +1609,7 @@ impl<'a> Ev<'a> {
             }
             "sort" | "sort_desc" => {
                 let mut vs = self.vector_arg(arg(args, 0)?, g)?;
+                self.warn_sort_in_range();
                 if n == 1 {
                     let desc = name == "sort_desc";
                     vs.sort_by(|a, b| {
@@ -1477,6 +1639,7 @@ impl<'a> Ev<'a> {
                     names.push(self.string_arg(a, g)?);
                 }
                 let desc = name == "sort_by_label_desc";
+                self.warn_sort_in_range();
                 vs.sort_by(|a, b| {
                     let mut o = std::cmp::Ordering::Equal;
                     for ln in &names {
@@ -1496,9 +1659,12 @@ impl<'a> Ev<'a> {
                 });
                 Ok(Val::Vector(vs))
             }
-            "histogram_quantile" => self.histogram_quantile(args, g),
-            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction"
-            | "histogram_stddev" | "histogram_stdvar" | "histogram_quantiles" => {
+            "histogram_quantile" | "histogram_quantiles" | "histogram_fraction" => {
+                self.classic_histogram(name, args, g)
+            }
+            "info" => self.info(c, g),
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => {
                 // Native histograms are not stored yet, so no series has one: the result is empty.
                 for a in args {
                     let _ = self.eval(a, g)?;
@@ -1506,6 +1672,12 @@ impl<'a> Ev<'a> {
                 Ok(Val::Vector(Vec::new()))
             }
             other => Err(exec(format!("function {other:?} is not supported by Strata yet"))),
+        }
+    }
+
+    fn warn_sort_in_range(&mut self) {
+        if !self.instant {
+            self.ann.warn("sort is ineffective for range queries since results are always ordered by labels");
         }
     }
 
@@ -1521,26 +1693,6 @@ impl<'a> Ev<'a> {
         let mut params: Vec<Vec<f64>> = Vec::new();
         for &pi in &param_idx {
             params.push(self.scalar_arg(arg(args, pi)?, g)?);
-        }
-        if f == RangeFn::QuantileOverTime {
-            for q in params.first().map(Vec::as_slice).unwrap_or(&[]) {
-                if !(0.0..=1.0).contains(q) {
-                    self.ann.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*q)));
-                }
-            }
-        }
-        if f == RangeFn::DoubleExponentialSmoothing {
-            for (which, vals) in ["smoothing factor", "trend factor"].iter().zip(params.iter()) {
-                for v in vals {
-                    if *v <= 0.0 || *v >= 1.0 {
-                        return Err(exec(format!(
-                            "invalid {which}. Expected: 0 < {} < 1, got: {}",
-                            if *which == "smoothing factor" { "sf" } else { "tf" },
-                            format_float(*v)
-                        )));
-                    }
-                }
-            }
         }
         let rv = self.matrix_arg(arg(args, m_idx)?, g)?;
         let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
@@ -1563,6 +1715,25 @@ impl<'a> Ev<'a> {
                 }
                 pbuf.clear();
                 pbuf.extend(params.iter().map(|p| p.get(i).copied().unwrap_or(f64::NAN)));
+                match f {
+                    RangeFn::QuantileOverTime => {
+                        let q = pbuf.first().copied().unwrap_or(f64::NAN);
+                        if !(0.0..=1.0).contains(&q) {
+                            self.ann.warn(format!(
+                                "quantile value should be between 0 and 1, got {}",
+                                format_float(q)
+                            ));
+                        }
+                    }
+                    RangeFn::DoubleExponentialSmoothing => {
+                        let sf = pbuf.first().copied().unwrap_or(f64::NAN);
+                        let tf = pbuf.get(1).copied().unwrap_or(f64::NAN);
+                        if let Some(msg) = smoothing_factor_error(sf, tf) {
+                            return Err(exec(msg));
+                        }
+                    }
+                    _ => {}
+                }
                 if let Some(v) = eval_range(f, &s.samples[a..b], lo, hi, t, &pbuf) {
                     *slot = Some(v);
                     any = true;
@@ -1587,13 +1758,128 @@ impl<'a> Ev<'a> {
         Ok(Val::Vector(out))
     }
 
-    fn histogram_quantile(&mut self, args: &[Box<Expr>], g: Grid) -> Result<Val> {
+    /// `info(v, {sel})`: adds the data labels of the info series (default `target_info`) that
+    /// share `v`'s identifying labels (`instance`, `job`), step by step.
+    fn info(&mut self, c: &Call, g: Grid) -> Result<Val> {
         let n = g.len();
-        let q = self.scalar_arg(arg(args, 0)?, g)?;
-        let vs = self.vector_arg(arg(args, 1)?, g)?;
-        for qv in &q {
-            if !(0.0..=1.0).contains(qv) {
-                self.ann.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*qv)));
+        let base = self.vector_arg(arg(&c.args.args, 0)?, g)?;
+        let (names, data) = info_matchers(c)?;
+        let lookback = self.p.lookback;
+        // Per info series: the timestamp of the sample in effect at each step.
+        let infos: Vec<(&Labels, Vec<Option<i64>>)> = self
+            .data
+            .get(&(c as *const Call as usize))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|rs| {
+                let ts = (0..n)
+                    .map(|i| {
+                        let te = g.ts(i);
+                        let idx = rs.samples.partition_point(|s| s.t <= te);
+                        let s = rs.samples.get(idx.checked_sub(1)?)?;
+                        (s.t > te - lookback && !is_stale_nan(s.v)).then_some(s.t)
+                    })
+                    .collect();
+                (&rs.labels, ts)
+            })
+            .collect();
+        let ident = |l: &Labels| (l.get("instance").unwrap_or("").to_string(), l.get("job").unwrap_or("").to_string());
+        let data_names: Vec<&str> = data.iter().map(|m| m.name.as_str()).collect();
+        let drop_without_info = data.iter().any(|m| !m.matches_empty());
+        let mut coll = Collector::new(n);
+        for s in base {
+            let name = s.labels.get(METRIC_NAME);
+            // A base series is an info series itself (and passed through) when it meets every
+            // `__name__` matcher and at least one of them is positive.
+            let positive = names.iter().any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
+            let is_info = positive && name.is_some_and(|nm| names.iter().all(|m| m.matches(nm)));
+            if is_info {
+                let idx = coll.series_for(s.labels.clone(), s.drop_name);
+                for (i, v) in s.vals.iter().enumerate() {
+                    if let Some(v) = v {
+                        coll.put(idx, i, *v)?;
+                    }
+                }
+                continue;
+            }
+            let id = ident(&s.labels);
+            let candidates: Vec<&(&Labels, Vec<Option<i64>>)> = infos.iter().filter(|(l, _)| ident(l) == id).collect();
+            for (i, v) in s.vals.iter().enumerate() {
+                let Some(v) = v else { continue };
+                let best = candidates
+                    .iter()
+                    .filter_map(|(l, ts)| ts[i].map(|t| (t, *l)))
+                    .max_by_key(|(t, _)| *t)
+                    .map(|(_, l)| l);
+                let labels = match best {
+                    Some(il) => {
+                        let mut lb = s.labels.clone();
+                        for x in il.iter() {
+                            if x.name == METRIC_NAME || x.name == "instance" || x.name == "job" {
+                                continue;
+                            }
+                            if !data_names.is_empty() && !data_names.contains(&x.name.as_str()) {
+                                continue;
+                            }
+                            if lb.get(&x.name).is_none() {
+                                set_label(&mut lb, &x.name, &x.value);
+                            }
+                        }
+                        lb
+                    }
+                    None if drop_without_info => continue,
+                    None => s.labels.clone(),
+                };
+                let idx = coll.series_for(labels, s.drop_name);
+                coll.put(idx, i, *v)?;
+            }
+        }
+        Ok(Val::Vector(coll.finish()))
+    }
+
+    /// histogram_quantile, histogram_quantiles and histogram_fraction over classic buckets.
+    fn classic_histogram(&mut self, name: &str, args: &[Box<Expr>], g: Grid) -> Result<Val> {
+        let n = g.len();
+        // (label value for histogram_quantiles, per-step parameters)
+        let mut outputs: Vec<(Option<String>, Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut out_label = String::new();
+        let vs = match name {
+            "histogram_quantile" => {
+                let q = self.scalar_arg(arg(args, 0)?, g)?;
+                outputs.push((None, q, Vec::new()));
+                self.vector_arg(arg(args, 1)?, g)?
+            }
+            "histogram_quantiles" => {
+                let vs = self.vector_arg(arg(args, 0)?, g)?;
+                out_label = self.string_arg(arg(args, 1)?, g)?;
+                if !valid_label_name(&out_label) {
+                    return Err(exec(format!("invalid label name {out_label:?}")));
+                }
+                for a in args.iter().skip(2) {
+                    let q = self.scalar_arg(a, g)?;
+                    let label = q.first().map(|v| quantile_label(*v)).unwrap_or_default();
+                    outputs.push((Some(label), q, Vec::new()));
+                }
+                vs
+            }
+            _ => {
+                let lo = self.scalar_arg(arg(args, 0)?, g)?;
+                let hi = self.scalar_arg(arg(args, 1)?, g)?;
+                outputs.push((None, lo, hi));
+                self.vector_arg(arg(args, 2)?, g)?
+            }
+        };
+        if name != "histogram_fraction" {
+            for (_, q, _) in &outputs {
+                for qv in q {
+                    if !(0.0..=1.0).contains(qv) {
+                        self.ann.warn(format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            format_float(*qv)
+                        ));
+                    }
+                }
             }
         }
         // Group bucket series by their labels without `le` and the metric name.
@@ -1616,30 +1902,56 @@ impl<'a> Ev<'a> {
             });
             groups[gi].1.push((le, i));
         }
-        let mut out = Vec::new();
+        let mut c = Collector::new(n);
         let mut buckets: Vec<Bucket> = Vec::new();
-        for (gl, members) in groups {
-            let mut vals = vec![None; n];
-            for (i, slot) in vals.iter_mut().enumerate() {
-                buckets.clear();
-                buckets.extend(members.iter().filter_map(|(le, m)| vs[*m].vals[i].map(|c| Bucket { upper: *le, count: c })));
-                if buckets.is_empty() {
-                    continue;
+        for (gl, members) in &groups {
+            for (label, p1, p2) in &outputs {
+                let mut lb = gl.clone();
+                if let Some(v) = label {
+                    set_label(&mut lb, &out_label, v);
                 }
-                let r = bucket_quantile(q[i], &mut buckets);
-                if r.forced_monotonicity {
-                    self.ann.info(format!(
-                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                        metric_name(&vs[members[0].1].labels)
-                    ));
+                let mut idx = None;
+                for i in 0..n {
+                    buckets.clear();
+                    buckets.extend(members.iter().filter_map(|(le, m)| {
+                        vs[*m].vals[i].map(|c| Bucket { upper: *le, count: c })
+                    }));
+                    if buckets.is_empty() {
+                        continue;
+                    }
+                    let r = if name == "histogram_fraction" {
+                        bucket_fraction(p1[i], p2[i], &mut buckets)
+                    } else {
+                        bucket_quantile(p1[i], &mut buckets)
+                    };
+                    if r.forced_monotonicity {
+                        self.ann.info(format!(
+                            "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                            metric_name(&vs[members[0].1].labels)
+                        ));
+                    }
+                    let id = match idx {
+                        Some(x) => x,
+                        None => {
+                            let x = c.series_for(lb.clone(), false);
+                            idx = Some(x);
+                            x
+                        }
+                    };
+                    c.put(id, i, r.value)?;
                 }
-                *slot = Some(r.value);
-            }
-            if vals.iter().any(Option::is_some) {
-                out.push(Series { labels: gl, vals, drop_name: false });
             }
         }
-        Ok(Val::Vector(out))
+        Ok(Val::Vector(c.finish()))
+    }
+}
+
+/// The label value histogram_quantiles gives a quantile: `0.5`, and `1.0` for whole numbers.
+fn quantile_label(q: f64) -> String {
+    if q.is_finite() && q.fract() == 0.0 {
+        format!("{q:.1}")
+    } else {
+        format_float(q)
     }
 }
 
@@ -1669,25 +1981,20 @@ fn absent_labels(e: &Expr) -> Labels {
         Expr::MatrixSelector(m) => &m.vs,
         _ => return Labels::default(),
     };
+    // Prometheus: a label matched once by equality is kept; any other matcher on it, or a
+    // second one, removes it. The metric name is never reported.
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    let mut eqs: Vec<(String, String)> = Vec::new();
-    if let Some(n) = &vs.name {
-        eqs.push((METRIC_NAME.to_string(), n.clone()));
-    }
     for m in &vs.matchers.matchers {
-        if m.op == PMatchOp::Equal {
-            eqs.push((m.name.clone(), m.value.clone()));
-        }
-    }
-    for (k, v) in eqs {
-        // A label matched twice by equality is ambiguous: Prometheus leaves it out.
-        if seen.contains(&k) {
-            pairs.retain(|(n, _)| *n != k);
+        if m.name == METRIC_NAME {
             continue;
         }
-        seen.push(k.clone());
-        pairs.push((k, v));
+        if m.op == PMatchOp::Equal && !seen.contains(&m.name) {
+            pairs.push((m.name.clone(), m.value.clone()));
+        } else {
+            pairs.retain(|(n, _)| *n != m.name);
+        }
+        seen.push(m.name.clone());
     }
     Labels::from_pairs(pairs)
 }
