@@ -1784,6 +1784,13 @@ impl<'a> Ev<'a> {
                 (&rs.labels, ts)
             })
             .collect();
+        // With only negative `__name__` matchers, info series are recognised by the `_info`
+        // suffix of their name.
+        let positive = names.iter().any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
+        let infos: Vec<(&Labels, Vec<Option<i64>>)> = infos
+            .into_iter()
+            .filter(|(l, _)| positive || metric_name(l).ends_with("_info"))
+            .collect();
         let ident = |l: &Labels| (l.get("instance").unwrap_or("").to_string(), l.get("job").unwrap_or("").to_string());
         let data_names: Vec<&str> = data.iter().map(|m| m.name.as_str()).collect();
         let drop_without_info = data.iter().any(|m| !m.matches_empty());
@@ -1792,7 +1799,6 @@ impl<'a> Ev<'a> {
             let name = s.labels.get(METRIC_NAME);
             // A base series is an info series itself (and passed through) when it meets every
             // `__name__` matcher and at least one of them is positive.
-            let positive = names.iter().any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
             let is_info = positive && name.is_some_and(|nm| names.iter().all(|m| m.matches(nm)));
             if is_info {
                 let idx = coll.series_for(s.labels.clone(), s.drop_name);
