@@ -15,26 +15,28 @@
 //!
 //! * A malformed block or a query that does not parse fails that block or eval only, not
 //!   the whole file. Queries using syntax that `promql-parser` lacks (duration
-//!   expressions such as `[5m+1m]` or `offset step()`, and the `anchored`/`smoothed`
-//!   range-selector modifiers) are skipped with reason `unsupported syntax: ...`.
+//!   expressions such as `[5m+1m]` or `offset step()`, the `anchored`/`smoothed`
+//!   range-selector modifiers, the histogram trim operators `>/` and `</`) are skipped
+//!   with reason `unsupported syntax: ...`. Prometheus also accepts an `info()` data-label selector that matches the empty string;
+//!   `promql-parser` does not, and such evals are skipped the same way.
 //! * Native histograms are not loaded (the storage is float-only). An eval is skipped with
-//!   a reason starting `native histogram` when it expects histogram values, reads a metric
-//!   that was loaded with `{{...}}` values or built by `load_with_nhcb` in the current
-//!   segment (between `clear`s), or uses `__name__` in a segment with histograms.
-//!   `load_with_nhcb` otherwise loads the float series, as `load` does.
-//! * Start timestamps (`@st` lines) are parsed but not stored; evals reading a series that
-//!   had them are skipped with reason `start timestamps`.
+//!   a reason starting `native histogram` when it expects histogram values, or when one of
+//!   its selectors selects a series that was loaded with `{{...}}` values, or that
+//!   `load_with_nhcb` builds, since the last `clear`. `load_with_nhcb` otherwise loads the
+//!   float series, as `load` does.
+//! * Start timestamps (`@st` lines) are parsed but not stored; evals whose selectors select
+//!   a series that had them are skipped with reason `start timestamps`.
 //! * The implicit `@`-modifier check (FORMAT.md 4.6a) is **not** run: it rewrites the
 //!   query and prints it back, and there is no PromQL printer here yet. The implicit
 //!   range-mode check (4.6b) is run.
 
 mod check;
+mod deps;
 mod parse;
 mod syntax;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -46,14 +48,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use regex::Regex;
-use strata_model::{Queryable, TenantId, METRIC_NAME};
+use strata_model::{Label, Labels, Queryable, TenantId, METRIC_NAME};
 
 use crate::mem::MemStorage;
 use crate::value::{QueryError, QueryOutput, QueryValue, VectorSample};
 use crate::{Engine, EngineOpts, QueryOpts};
 use check::{check_annotations, check_error, check_sorted, compare_result, value_kind};
 use parse::{Command, Eval, Expected, Load, Spec, Timing};
-use syntax::SeqValue;
+use syntax::{fmt_labels, SeqValue};
 
 /// How long one query of a script may run before the engine should give up.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -245,11 +247,17 @@ pub async fn run_script(file: &str, text: &str, engine: &dyn ScriptEngine) -> Sc
 #[derive(Default)]
 struct Segment {
     storage: MemStorage,
-    /// Metric names that have native-histogram samples (not loaded).
-    histogram_names: HashSet<String>,
-    has_histograms: bool,
-    /// Metric names loaded with start timestamps (not stored).
-    start_timestamp_names: HashSet<String>,
+    /// Series that have native-histogram samples (not loaded), including the ones
+    /// `load_with_nhcb` would build.
+    histogram_series: Vec<Labels>,
+    /// Series loaded with start timestamps (not stored).
+    start_timestamp_series: Vec<Labels>,
+}
+
+fn add_unique(set: &mut Vec<Labels>, labels: Labels) {
+    if !set.contains(&labels) {
+        set.push(labels);
+    }
 }
 
 impl Segment {
@@ -257,13 +265,11 @@ impl Segment {
     fn load(&mut self, load: &Load) -> Vec<(usize, String)> {
         let mut errors = Vec::new();
         for s in &load.series {
-            let name = s.labels.get(METRIC_NAME).unwrap_or("").to_string();
             if s.start_timestamps {
-                self.start_timestamp_names.insert(name.clone());
+                add_unique(&mut self.start_timestamp_series, s.labels.clone());
             }
             if s.values.contains(&SeqValue::Histogram) {
-                self.histogram_names.insert(name.clone());
-                self.has_histograms = true;
+                add_unique(&mut self.histogram_series, s.labels.clone());
             }
             for (i, v) in s.values.iter().enumerate() {
                 let SeqValue::Float(v) = v else { continue };
@@ -277,13 +283,8 @@ impl Segment {
                 }
             }
             if load.with_nhcb {
-                let base =
-                    if s.labels.get("le").is_some() { name.strip_suffix("_bucket") } else { None };
-                if let Some(base) =
-                    base.or(name.strip_suffix("_count")).or(name.strip_suffix("_sum"))
-                {
-                    self.histogram_names.insert(base.to_string());
-                    self.has_histograms = true;
+                if let Some(base) = nhcb_base(&s.labels) {
+                    add_unique(&mut self.histogram_series, base);
                 }
             }
         }
@@ -293,14 +294,23 @@ impl Segment {
     /// Runs one eval: `Ok(None)` passed, `Ok(Some(reason))` skipped, `Err(msg)` failed.
     async fn eval(&self, eval: &Eval, engine: &dyn ScriptEngine) -> Result<Option<String>, String> {
         let spec = eval.spec.as_ref().map_err(|e| format!("malformed eval: {e}"))?;
-        if let Some(reason) = self.skip_reason(&eval.query, spec) {
-            return Ok(Some(reason));
+        if spec.expects_histograms() {
+            return Ok(Some("native histogram".into()));
         }
-        if let Err(e) = Engine::parse(&eval.query) {
-            return match unsupported_syntax(&eval.query, &e.to_string()) {
-                Some(what) => Ok(Some(format!("unsupported syntax: {what}: {e}"))),
-                None => Err(format!("parse error: {e}")),
-            };
+        let expr = match Engine::parse(&eval.query) {
+            Ok(expr) => expr,
+            Err(e) => {
+                return match unsupported_syntax(&eval.query, &e.to_string()) {
+                    Some(what) => Ok(Some(format!("unsupported syntax: {what}: {e}"))),
+                    None => Err(format!("parse error: {e}")),
+                }
+            }
+        };
+        if let Some(l) = deps::first_selected(&expr, &self.histogram_series) {
+            return Ok(Some(format!("native histogram: reads histogram series {}", fmt_labels(l))));
+        }
+        if let Some(l) = deps::first_selected(&expr, &self.start_timestamp_series) {
+            return Ok(Some(format!("start timestamps: reads {} loaded with @st", fmt_labels(l))));
         }
         let store: &dyn Queryable = &self.storage;
         let q = eval.query.as_str();
@@ -327,26 +337,21 @@ impl Segment {
         }
         Ok(None)
     }
-
-    fn skip_reason(&self, query: &str, spec: &Spec) -> Option<String> {
-        if spec.expects_histograms() {
-            return Some("native histogram".into());
-        }
-        let idents: Vec<&str> = IDENT.find_iter(query).map(|m| m.as_str()).collect();
-        if let Some(n) = idents.iter().find(|i| self.histogram_names.contains(**i)) {
-            return Some(format!("native histogram: reads histogram series {n}"));
-        }
-        if self.has_histograms && query.contains(METRIC_NAME) {
-            return Some("native histogram: __name__ matcher in a segment with histograms".into());
-        }
-        if let Some(n) = idents.iter().find(|i| self.start_timestamp_names.contains(**i)) {
-            return Some(format!("start timestamps: reads series {n} loaded with @st"));
-        }
-        None
-    }
 }
 
-static IDENT: LazyLock<Regex> = LazyLock::new(|| re(r"[a-zA-Z_:][a-zA-Z0-9_:]*"));
+/// The histogram series `load_with_nhcb` builds from a classic `_bucket` (with `le`),
+/// `_count` or `_sum` series: the base name and the other labels.
+fn nhcb_base(labels: &Labels) -> Option<Labels> {
+    let name = labels.get(METRIC_NAME)?;
+    let bucket = if labels.get("le").is_some() { name.strip_suffix("_bucket") } else { None };
+    let base = bucket.or(name.strip_suffix("_count")).or(name.strip_suffix("_sum"))?;
+    let mut out: Vec<Label> =
+        labels.iter().filter(|l| l.name != "le" && l.name != METRIC_NAME).cloned().collect();
+    out.push(Label { name: METRIC_NAME.to_string(), value: base.to_string() });
+    out.sort();
+    Some(Labels(out))
+}
+
 static CONTEXT_FUNCS: LazyLock<Regex> = LazyLock::new(|| re(r"(start|end|range|step)\(\)"));
 static EXTENDED_SELECTOR: LazyLock<Regex> = LazyLock::new(|| re(r"\b(anchored|smoothed)\b"));
 static BRACKET: LazyLock<Regex> = LazyLock::new(|| re(r"\[([^\]]*)\]"));
@@ -369,6 +374,9 @@ fn unsupported_syntax(query: &str, error: &str) -> Option<&'static str> {
     }
     if EXTENDED_SELECTOR.is_match(query) {
         return Some("`anchored`/`smoothed` range selector modifier");
+    }
+    if query.contains(">/") || query.contains("</") {
+        return Some("histogram trim operator `>/` or `</`");
     }
     let expr_range = BRACKET
         .captures_iter(query)

@@ -355,3 +355,25 @@ async fn load_errors_and_unreadable_files_are_reported() {
     let report = super::run_file(std::path::Path::new("/nonexistent/x.test"), &FakeEngine).await;
     assert_eq!(report.failed(), 1);
 }
+
+#[test]
+fn unsupported_syntax_is_named_only_for_known_gaps() {
+    use super::unsupported_syntax;
+    let err = "invalid promql query";
+    for q in [
+        "rate(x[5m+1m])",
+        "x[step()]",
+        "x offset (2 * 2)",
+        "x offset -step()",
+        "x offset +min_of(step(), 1s)^0",
+    ] {
+        assert_eq!(unsupported_syntax(q, err), Some("duration expression"), "{q}");
+    }
+    assert!(unsupported_syntax("increase(x[1m] anchored)", err).is_some());
+    assert!(unsupported_syntax("histogram_count(h >/ 2)", err).is_some());
+    let empty = "vector selector must contain at least one non-empty matcher";
+    assert!(unsupported_syntax(r#"info(m, {data=~".*"})"#, empty).is_some());
+    for q in ["rate(x[5m])", "x[1h:5m]", "x[1h:]", "x offset 5m", "sum(x) by (", r#"{a=~".*"}"#] {
+        assert_eq!(unsupported_syntax(q, empty), None, "{q}");
+    }
+}
