@@ -49,32 +49,19 @@ impl MemStorage {
     /// are compared bit for bit, so a repeated NaN is accepted).
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<()> {
         let idx = self.series_index(labels);
-        let series = &mut self.series[idx];
-        if let Some(last) = series.samples.last() {
-            if t < last.t {
-                return Err(reject(RejectReason::OutOfOrder, labels, t));
-            }
-            if t == last.t {
-                if last.v.to_bits() == v.to_bits() {
-                    return Ok(());
-                }
-                return Err(reject(RejectReason::DuplicateTimestamp, labels, t));
-            }
-        }
-        series.samples.push(Sample { t, v });
-        Ok(())
+        push(&mut self.series[idx].samples, labels, Sample { t, v })
     }
 
-    /// Appends samples of one series in order; stops at the first rejected one.
+    /// Appends samples of one series in order (one series lookup for all of them); stops
+    /// at the first rejected one.
     pub fn append_all(
         &mut self,
         labels: &Labels,
         samples: impl IntoIterator<Item = Sample>,
     ) -> Result<()> {
-        for s in samples {
-            self.append(labels, s.t, s.v)?;
-        }
-        Ok(())
+        let idx = self.series_index(labels);
+        let series = &mut self.series[idx].samples;
+        samples.into_iter().try_for_each(|s| push(series, labels, s))
     }
 
     fn series_index(&mut self, labels: &Labels) -> usize {
@@ -111,6 +98,22 @@ impl MemStorage {
             })
             .collect()
     }
+}
+
+fn push(samples: &mut Vec<Sample>, labels: &Labels, s: Sample) -> Result<()> {
+    if let Some(last) = samples.last() {
+        if s.t < last.t {
+            return Err(reject(RejectReason::OutOfOrder, labels, s.t));
+        }
+        if s.t == last.t {
+            if last.v.to_bits() == s.v.to_bits() {
+                return Ok(());
+            }
+            return Err(reject(RejectReason::DuplicateTimestamp, labels, s.t));
+        }
+    }
+    samples.push(s);
+    Ok(())
 }
 
 fn reject(reason: RejectReason, labels: &Labels, t: i64) -> Error {
@@ -153,6 +156,11 @@ mod tests {
         m.append(&l(&[("__name__", "b")]), 0, 1.0).unwrap();
         assert_eq!(m.series_count(), 2);
         assert_eq!(m.sample_count(), 3);
+        let c = l(&[("__name__", "c")]);
+        let samples = [(1, 1.0), (2, 2.0), (2, 2.0), (1, 0.0), (3, 3.0)];
+        let err = m.append_all(&c, samples.map(|(t, v)| Sample { t, v })).unwrap_err();
+        assert!(err.to_string().starts_with("out of order sample"), "{err}");
+        assert_eq!(m.sample_count(), 5);
     }
 
     #[test]
