@@ -58,6 +58,19 @@ impl Engine {
         promql_parser::parser::parse(query).map_err(QueryError::BadData)
     }
 
+    /// Parses a query whose duration expressions (`x[5m+1m]`, `offset step()`) are folded
+    /// with the query's `step` and `range` (ms) first.
+    pub fn parse_with(query: &str, step: i64, range: i64) -> Result<Expr, QueryError> {
+        match promql_parser::parser::parse(query) {
+            Ok(e) => Ok(e),
+            Err(first) => match crate::durexpr::rewrite(query, step, range) {
+                Ok(Some(q)) => promql_parser::parser::parse(&q).map_err(QueryError::BadData),
+                Ok(None) => Err(QueryError::BadData(first)),
+                Err(e) => Err(QueryError::BadData(e)),
+            },
+        }
+    }
+
     /// Evaluates `query` at `t` (ms).
     pub async fn instant(
         &self,
@@ -67,7 +80,7 @@ impl Engine {
         t: i64,
         opts: &QueryOpts,
     ) -> Result<QueryOutput, QueryError> {
-        let expr = Self::parse(query)?;
+        let expr = Self::parse_with(query, 0, 0)?;
         self.instant_expr(store, tenant, &expr, t, opts).await
     }
 
@@ -95,7 +108,7 @@ impl Engine {
         step: i64,
         opts: &QueryOpts,
     ) -> Result<QueryOutput, QueryError> {
-        let expr = Self::parse(query)?;
+        let expr = Self::parse_with(query, step, end.saturating_sub(start))?;
         self.range_expr(store, tenant, &expr, start, end, step, opts).await
     }
 

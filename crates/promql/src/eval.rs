@@ -1901,7 +1901,9 @@ impl<'a> Ev<'a> {
                 ));
                 continue;
             };
-            let gl = labels_without(&s.labels, &["le".to_string()], true);
+            // Grouped per metric; the name goes at the end, so two histograms that differ
+            // only by name collide there, as in Prometheus.
+            let gl = labels_without(&s.labels, &["le".to_string()], false);
             let gi = *gindex.entry(gl.clone()).or_insert_with(|| {
                 groups.push((gl, Vec::new()));
                 groups.len() - 1
@@ -1939,7 +1941,7 @@ impl<'a> Ev<'a> {
                     let id = match idx {
                         Some(x) => x,
                         None => {
-                            let x = c.series_for(lb.clone(), false);
+                            let x = c.series_for(lb.clone(), true);
                             idx = Some(x);
                             x
                         }

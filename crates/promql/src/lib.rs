@@ -5,6 +5,7 @@
 //! time range each selector needs), then the expression is evaluated over all steps at once,
 //! synchronously and without further I/O. An instant query is a range query with one step.
 
+mod durexpr;
 mod engine;
 mod eval;
 pub mod functions;

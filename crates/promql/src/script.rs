@@ -297,7 +297,11 @@ impl Segment {
         if spec.expects_histograms() {
             return Ok(Some("native histogram".into()));
         }
-        let expr = match Engine::parse(&eval.query) {
+        let (step, range) = match spec.timing {
+            Timing::Range { start, end, step } => (step, end - start),
+            Timing::Instant { .. } => (0, 0),
+        };
+        let expr = match Engine::parse_with(&eval.query, step, range) {
             Ok(expr) => expr,
             Err(e) => {
                 return match unsupported_syntax(&eval.query, &e.to_string()) {
