@@ -2,5 +2,6 @@
 //! and floats, with no knowledge of labels or the AST (the evaluator applies them).
 
 pub mod agg;
+pub mod extended;
 pub mod range;
 pub mod simple;

@@ -173,7 +173,7 @@ fn seconds(t_ms: i64) -> f64 {
 
 /// A duration in ms as seconds, computed like Go's `time.Duration.Seconds` (whole seconds
 /// plus the fraction) so that the result is bit-identical to Prometheus's.
-fn duration_seconds(ms: i64) -> f64 {
+pub(crate) fn duration_seconds(ms: i64) -> f64 {
     (ms / 1000) as f64 + ((ms % 1000) * 1_000_000) as f64 / 1e9
 }
 
