@@ -59,15 +59,25 @@ impl Engine {
     }
 
     /// Parses a query whose duration expressions (`x[5m+1m]`, `offset step()`) are folded
-    /// with the query's `step` and `range` (ms) first.
+    /// with the query's `step` and `range` (ms) first, and whose extended selectors
+    /// (`x[5m] anchored`, `x[5m] smoothed`) are rewritten for the parser (see `extsel`).
+    /// Both pre-passes run only when the query does not parse as it is.
     pub fn parse_with(query: &str, step: i64, range: i64) -> Result<Expr, QueryError> {
-        match promql_parser::parser::parse(query) {
-            Ok(e) => Ok(e),
-            Err(first) => match crate::durexpr::rewrite(query, step, range) {
-                Ok(Some(q)) => promql_parser::parser::parse(&q).map_err(QueryError::BadData),
-                Ok(None) => Err(QueryError::BadData(first)),
-                Err(e) => Err(QueryError::BadData(e)),
-            },
+        let first = match promql_parser::parser::parse(query) {
+            Ok(e) => return Ok(e),
+            Err(first) => first,
+        };
+        let folded = crate::durexpr::rewrite(query, step, range).map_err(QueryError::BadData)?;
+        let text = folded.as_deref().unwrap_or(query);
+        let extended = crate::extsel::rewrite(text);
+        if extended.is_some() {
+            crate::extsel::register().map_err(QueryError::BadData)?;
+        }
+        match (extended, folded) {
+            (Some(q), _) | (None, Some(q)) => {
+                promql_parser::parser::parse(&q).map_err(QueryError::BadData)
+            }
+            (None, None) => Err(QueryError::BadData(first)),
         }
     }
 

@@ -19,12 +19,17 @@ use strata_model::{
     METRIC_NAME,
 };
 
+use crate::extsel::Modifier;
 use crate::functions::agg::{self, bucket_fraction, bucket_quantile, quantile, Bucket, KahanSum};
+use crate::functions::extended::eval_extended;
 use crate::functions::range::{eval_range, smoothing_factor_error, RangeFn};
 use crate::functions::simple::{date_fn, math_fn, round};
 use crate::value::{
     Annotations, MatrixSeries, QueryError, QueryOutput, QueryStats, QueryValue, VectorSample,
 };
+
+mod extended;
+use extended::check_extended;
 
 type Result<T> = std::result::Result<T, QueryError>;
 
@@ -48,8 +53,10 @@ struct Grid {
 
 impl Grid {
     fn len(&self) -> usize {
-        if self.step <= 0 || self.end < self.start {
+        if self.step <= 0 {
             1
+        } else if self.end < self.start {
+            0
         } else {
             ((self.end - self.start) / self.step + 1) as usize
         }
@@ -84,6 +91,9 @@ struct RangeVal {
     range: i64,
     offset: i64,
     at: Option<i64>,
+    /// `anchored` or `smoothed`: the series hold samples up to a lookback delta beyond the
+    /// windows.
+    modifier: Option<Modifier>,
 }
 
 impl RangeVal {
@@ -111,6 +121,7 @@ pub(crate) async fn run(
 ) -> Result<QueryOutput> {
     let grid = Grid { start: p.start, end: p.end, step: if instant { 0 } else { p.step } };
     // Phase 1: the time range each selector needs, then one fetch per selector.
+    check_extended(expr)?;
     let mut ranges: HashMap<usize, (i64, i64, &VectorSelector)> = HashMap::new();
     collect_ranges(expr, grid, p, &mut ranges)?;
     let mut ev = Ev {
@@ -201,21 +212,23 @@ fn collect_ranges<'e>(
     p: &Params,
     out: &mut HashMap<usize, (i64, i64, &'e VectorSelector)>,
 ) -> Result<()> {
-    let mut add = |vs: &'e VectorSelector, back: i64| {
+    // `back` and `ahead`: how far before and after the evaluation times samples are needed.
+    let mut add = |vs: &'e VectorSelector, back: i64, ahead: i64| {
         let off = offset_ms(&vs.offset);
         let (s, e) = match at_ms(&vs.at, p) {
             Some(a) => (a, a),
             None => (g.start, g.end),
         };
-        let (mint, maxt) = (s - off - back, e - off);
+        let mint = s.saturating_sub(off).saturating_sub(back);
+        let maxt = e.saturating_sub(off).saturating_add(ahead);
         let key = vs as *const VectorSelector as usize;
         let entry = out.entry(key).or_insert((mint, maxt, vs));
         entry.0 = entry.0.min(mint);
         entry.1 = entry.1.max(maxt);
     };
     match e {
-        Expr::VectorSelector(vs) => add(vs, p.lookback),
-        Expr::MatrixSelector(m) => add(&m.vs, ms(m.range)),
+        Expr::VectorSelector(vs) => add(vs, p.lookback, 0),
+        Expr::MatrixSelector(m) => add(&m.vs, ms(m.range), 0),
         Expr::Aggregate(a) => {
             collect_ranges(&a.expr, g, p, out)?;
             if let Some(pa) = &a.param {
@@ -229,6 +242,24 @@ fn collect_ranges<'e>(
         }
         Expr::Paren(x) => collect_ranges(&x.expr, g, p, out)?,
         Expr::Subquery(sq) => collect_ranges(&sq.expr, subquery_grid(sq, g, p), p, out)?,
+        Expr::Call(c) if Modifier::of_function(c.func.name).is_some() => {
+            // Extended selectors look a lookback delta past their windows: anchored before
+            // the start, smoothed on both sides.
+            let smoothed =
+                Modifier::of_function(c.func.name).is_some_and(|(m, _)| m == Modifier::Smoothed);
+            let ahead = if smoothed { p.lookback } else { 0 };
+            match c.args.args.first().map(|a| a.as_ref()) {
+                Some(Expr::MatrixSelector(m)) => {
+                    add(&m.vs, ms(m.range).saturating_add(p.lookback), ahead)
+                }
+                Some(Expr::VectorSelector(vs)) => add(vs, p.lookback, ahead),
+                _ => {
+                    for a in &c.args.args {
+                        collect_ranges(a, g, p, out)?;
+                    }
+                }
+            }
+        }
         Expr::Call(c) if c.func.name == "info" => {
             // The info selector (second argument) is fetched separately, see `info_fetch`.
             if let Some(a) = c.args.args.first() {
@@ -439,11 +470,15 @@ impl<'a> Ev<'a> {
             range: ms(m.range),
             offset: offset_ms(&m.vs.offset),
             at: at_ms(&m.vs.at, self.p),
+            modifier: None,
         })
     }
 
     fn subquery(&mut self, sq: &SubqueryExpr, outer: Grid) -> Result<RangeVal> {
         let ig = subquery_grid(sq, outer, self.p);
+        if ig.len() > self.p.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
         let inner = self.eval(&sq.expr, ig)?;
         let series = match inner {
             Val::Vector(vs) => vs
@@ -475,6 +510,7 @@ impl<'a> Ev<'a> {
             range: ms(sq.range),
             offset: offset_ms(&sq.offset),
             at: at_ms(&sq.at, self.p),
+            modifier: None,
         })
     }
 
@@ -1379,6 +1415,9 @@ impl<'a> Ev<'a> {
         if let Some(f) = RangeFn::from_name(name) {
             return self.range_function(f, name, args, g);
         }
+        if let Some((modifier, range)) = Modifier::of_function(name) {
+            return self.extended(c, modifier, range, g);
+        }
         if let Some(f) = math_fn(name) {
             let mut vs = self.vector_arg(arg(args, 0)?, g)?;
             for s in &mut vs {
@@ -1695,6 +1734,15 @@ impl<'a> Ev<'a> {
             params.push(self.scalar_arg(arg(args, pi)?, g)?);
         }
         let rv = self.matrix_arg(arg(args, m_idx)?, g)?;
+        if let Some(msg) = rv.modifier.and_then(|m| m.check_function(name)) {
+            return Err(QueryError::BadData(msg));
+        }
+        // How far past the window an extended selector looks: (before, after).
+        let (before, after) = match rv.modifier {
+            None => (0, 0),
+            Some(Modifier::Anchored) => (self.p.lookback, 0),
+            Some(Modifier::Smoothed) => (self.p.lookback, self.p.lookback),
+        };
         let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
         let counter_fn = matches!(f, RangeFn::Rate | RangeFn::Increase | RangeFn::Irate);
         let mut out = Vec::with_capacity(rv.series.len());
@@ -1708,9 +1756,17 @@ impl<'a> Ev<'a> {
             for (i, slot) in vals.iter_mut().enumerate() {
                 let t = g.ts(i);
                 let (lo, hi) = rv.window(t);
-                let a = s.samples.partition_point(|x| x.t <= lo);
-                let b = s.samples.partition_point(|x| x.t <= hi);
+                let a = s.samples.partition_point(|x| x.t <= lo.saturating_sub(before));
+                let b = s.samples.partition_point(|x| x.t <= hi.saturating_add(after));
                 if a >= b {
+                    continue;
+                }
+                if let Some(m) = rv.modifier {
+                    let smoothed = m == Modifier::Smoothed;
+                    if let Some(v) = eval_extended(f, &s.samples[a..b], lo, hi, rv.range, smoothed) {
+                        *slot = Some(v);
+                        any = true;
+                    }
                     continue;
                 }
                 pbuf.clear();
@@ -1753,7 +1809,6 @@ impl<'a> Ev<'a> {
                 out.push(Series { labels: s.labels.clone(), vals, drop_name: s.drop_name || !keep_name });
             }
         }
-        let _ = name;
         self.charge(out.len() * n)?;
         Ok(Val::Vector(out))
     }

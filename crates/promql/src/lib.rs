@@ -8,6 +8,7 @@
 mod durexpr;
 mod engine;
 mod eval;
+mod extsel;
 pub mod functions;
 pub mod mem;
 pub mod script;
