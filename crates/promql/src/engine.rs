@@ -108,6 +108,7 @@ impl Engine {
     }
 
     /// Evaluates `query` at every `step` (ms) from `start` to `end` (ms, inclusive).
+    #[allow(clippy::too_many_arguments)]
     pub async fn range(
         &self,
         store: &dyn Queryable,

@@ -688,7 +688,7 @@ impl Collector {
 fn labels_without(l: &Labels, names: &[String], drop_metric: bool) -> Labels {
     Labels(
         l.0.iter()
-            .filter(|x| !(drop_metric && x.name == METRIC_NAME) && !names.contains(&x.name))
+            .filter(|x| !(names.contains(&x.name) || (drop_metric && x.name == METRIC_NAME)))
             .cloned()
             .collect(),
     )
@@ -904,13 +904,15 @@ impl<'a> Ev<'a> {
         // For instant queries, the order of the output within each group (Prometheus sorts
         // topk results descending and bottomk ascending).
         let mut order: Vec<usize> = Vec::new();
+        // `i` is the step: it indexes every series' values and `keep[series]`.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..n {
             let p = params.get(i).copied().unwrap_or(f64::NAN);
             if op == tok::T_LIMIT_RATIO {
                 if p.is_nan() {
                     return Err(exec("Ratio value is NaN"));
                 }
-                let r = if p < -1.0 || p > 1.0 {
+                let r = if !(-1.0..=1.0).contains(&p) {
                     self.ann.warn(format!(
                         "ratio value should be between -1 and 1, got {}, capping to {}",
                         format_float(p),
