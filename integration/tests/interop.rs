@@ -2,11 +2,14 @@
 //! `prometheus-node-exporter` (1.5) every second and remote-writes everything to Strata. Once
 //! Prometheus stops scraping, Strata's series, label names and label values must equal
 //! Prometheus's own exactly, and its metadata must match; then again after a kill -9 and restart
-//! of Strata. Skipped (with a message) when the programs are not on PATH, unless
+//! of Strata. About 90 PromQL queries (see `interop/promql.rs`), instant and range, must
+//! answer the same on both, before and after the restart. Skipped (with a message) when the programs are not on PATH, unless
 //! `STRATA_REQUIRE_INTEROP=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "interop/promql.rs"]
+mod promql;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,7 +18,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const SCRAPE_FOR: Duration = Duration::from_secs(8);
+/// Long enough for the PromQL windows (up to 20 s, over a 10 s range) to hold data.
+const SCRAPE_FOR: Duration = Duration::from_secs(30);
 /// Selectors whose series must match too: Prometheus is the oracle for matcher semantics.
 const SELECTORS: [&str; 6] = [
     "up",
@@ -170,6 +174,32 @@ fn secs(ms: i64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
 }
 
+/// Evaluation times for the PromQL comparison: shortly before the last scrape (later, the
+/// stale markers written when scraping stopped take over), at a millisecond phase away from
+/// every scrape timestamp (see `promql.rs`).
+async fn promql_times(prom: &Api<'_>, end: &str) -> promql::Times {
+    let raw = prom.data("/api/v1/query", &[("query", "up[2m]"), ("time", end)]).await;
+    let mut phases = Vec::new();
+    let mut last = i64::MAX;
+    for s in raw["result"].as_array().expect("matrix") {
+        let ts: Vec<i64> = s["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|v| (v[0].as_f64().expect("timestamp") * 1000.0).round() as i64)
+            .collect();
+        last = last.min(*ts.last().expect("samples"));
+        phases.extend(ts.iter().map(|t| t.rem_euclid(1000)));
+    }
+    assert!(last != i64::MAX, "no `up` samples in Prometheus: {raw}");
+    let phase = promql::free_phase(&phases);
+    let mut t_ms = (last - 1000).div_euclid(1000) * 1000 + phase;
+    if t_ms > last - 1000 {
+        t_ms -= 1000;
+    }
+    promql::Times { t_ms, range_ms: 10_000, step_s: 1 }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prometheus_remote_write_matches_prometheus() {
     if !require_program("prometheus") || !require_program("prometheus-node-exporter") {
@@ -254,7 +284,25 @@ async fn prometheus_remote_write_matches_prometheus() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // Series are there; now wait for every sample (remote write sends in batches).
     let end = secs(now_ms());
+    let raw = [("query", r#"{__name__=~".+"}[5m]"#), ("time", end.as_str())];
+    let points = |data: &Value| -> usize {
+        let series = data["result"].as_array().expect("matrix");
+        series.iter().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum()
+    };
+    loop {
+        let p = points(&prom_api.data("/api/v1/query", &raw).await);
+        let s = points(&strata_api.data("/api/v1/query", &raw).await);
+        if p == s {
+            println!("converged: {p} samples");
+            break;
+        }
+        assert!(converge_start.elapsed() < CONVERGE_WITHIN, "samples: Prometheus {p}, Strata {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let times = promql_times(&prom_api, &end).await;
+
     let prom_view = view(&prom_api, &window_start, &end).await;
     assert!(prom_view.jobs == ["node", "prometheus"], "Prometheus jobs: {:?}", prom_view.jobs);
     let check = |strata_view: View, when: &'static str| {
@@ -264,6 +312,9 @@ async fn prometheus_remote_write_matches_prometheus() {
     let strata_md = strata_api.data("/api/v1/metadata", &md_params).await;
     assert_eq!(strata_md, prom_md, "metadata of node_cpu_seconds_total");
 
+    let (failed, report) = promql::compare(&client, &prom_base, &strata.base, &times).await;
+    assert!(failed == 0, "PromQL answers differ ({failed}):\n{report}");
+
     // kill -9 and restart Strata: the same answers straight away.
     strata.restart().await;
     let strata_api = Api { client: &client, base: &strata.base };
@@ -271,6 +322,8 @@ async fn prometheus_remote_write_matches_prometheus() {
     let strata_md = strata_api.data("/api/v1/metadata", &md_params).await;
     assert_eq!(strata_md, prom_md, "metadata of node_cpu_seconds_total after restart");
     println!("metadata equal: {strata_md}");
+    let (failed, report) = promql::compare(&client, &prom_base, &strata.base, &times).await;
+    assert!(failed == 0, "PromQL answers differ after restart ({failed}):\n{report}");
     println!("interop: done in {:.1}s", started.elapsed().as_secs_f64());
     drop(prom);
     drop(node);
