@@ -88,20 +88,65 @@ pub(crate) fn register() -> Result<(), String> {
 /// returns `None` when there are none. A modifier keyword that does not follow a selector is
 /// left alone (the parser then reports it).
 pub(crate) fn rewrite(query: &str) -> Option<String> {
-    let mut q = query.to_string();
-    let mut changed = false;
-    // Each pass rewrites one modifier (and removes its keyword), so this ends; the bound is
-    // a guard only.
-    for _ in 0..=query.len() {
-        match rewrite_one(&q) {
-            Some(next) => {
-                q = next;
-                changed = true;
+    let toks = lex(query);
+    let mut out = String::new();
+    // Bytes of `query` already in `out`, and the first token not yet rewritten.
+    let mut copied = 0;
+    let mut free = 0;
+    let mut depth = 0i32;
+    let mut k = 0;
+    while let Some(t) = toks.get(k) {
+        k += 1;
+        match t.kind {
+            Kind::Punct(b'{') => depth += 1,
+            Kind::Punct(b'}') => depth -= 1,
+            Kind::Ident if depth == 0 => {
+                let word = &query[t.start..t.end];
+                let modifier = if word.eq_ignore_ascii_case("anchored") {
+                    Modifier::Anchored
+                } else if word.eq_ignore_ascii_case("smoothed") {
+                    Modifier::Smoothed
+                } else {
+                    continue;
+                };
+                let at = k - 1;
+                let Some((first, is_range)) = selector_start(query, &toks, at) else { continue };
+                if first < free {
+                    continue;
+                }
+                let func = match (modifier, is_range) {
+                    (Modifier::Anchored, true) => ANCHORED,
+                    (Modifier::Smoothed, true) => SMOOTHED,
+                    (Modifier::Smoothed, false) => SMOOTHED_INSTANT,
+                    // Prometheus has no anchored instant selector.
+                    (Modifier::Anchored, false) => continue,
+                };
+                let last = modifiers_after(query, &toks, k);
+                let start = toks[first].start;
+                let end = if last > at { toks[last].end } else { t.end };
+                out.push_str(&query[copied..start]);
+                out.push_str(func);
+                out.push('(');
+                // Up to the selector's last token: what follows it may be a comment.
+                let sel_end = toks.get(at.wrapping_sub(1)).map_or(t.start, |p| p.end);
+                out.push_str(&query[start..sel_end]);
+                if last > at {
+                    out.push(' ');
+                    out.push_str(query[t.end..end].trim_start());
+                }
+                out.push(')');
+                copied = end;
+                free = last + 1;
+                k = last + 1;
             }
-            None => break,
+            _ => {}
         }
     }
-    changed.then_some(q)
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&query[copied..]);
+    Some(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,53 +162,6 @@ struct Tok {
     kind: Kind,
     start: usize,
     end: usize,
-}
-
-/// Rewrites the first modifier that follows a selector.
-fn rewrite_one(q: &str) -> Option<String> {
-    let toks = lex(q);
-    let mut depth = 0i32;
-    for (k, t) in toks.iter().enumerate() {
-        match t.kind {
-            Kind::Punct(b'{') => depth += 1,
-            Kind::Punct(b'}') => depth -= 1,
-            Kind::Ident if depth == 0 => {
-                let word = &q[t.start..t.end];
-                let modifier = if word.eq_ignore_ascii_case("anchored") {
-                    Modifier::Anchored
-                } else if word.eq_ignore_ascii_case("smoothed") {
-                    Modifier::Smoothed
-                } else {
-                    continue;
-                };
-                let Some((first, is_range)) = selector_start(q, &toks, k) else { continue };
-                let func = match (modifier, is_range) {
-                    (Modifier::Anchored, true) => ANCHORED,
-                    (Modifier::Smoothed, true) => SMOOTHED,
-                    (Modifier::Smoothed, false) => SMOOTHED_INSTANT,
-                    // Prometheus has no anchored instant selector.
-                    (Modifier::Anchored, false) => continue,
-                };
-                let last = modifiers_after(q, &toks, k + 1);
-                let start = toks[first].start;
-                let end = if last > k { toks[last].end } else { t.end };
-                let mut out = String::with_capacity(q.len() + func.len() + 2);
-                out.push_str(&q[..start]);
-                out.push_str(func);
-                out.push('(');
-                out.push_str(q[start..t.start].trim_end());
-                if last > k {
-                    out.push(' ');
-                    out.push_str(q[t.end..end].trim_start());
-                }
-                out.push(')');
-                out.push_str(&q[end..]);
-                return Some(out);
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The index of the first token of the selector (with its modifiers) that ends right before
@@ -200,16 +198,28 @@ fn selector_start(q: &str, toks: &[Tok], k: usize) -> Option<(usize, bool)> {
     }
     let mut is_range = false;
     if punct(j, b']') {
-        let open = (0..j).rev().find(|&i| punct(i, b'['))?;
+        // A range is a few tokens (duration expressions are folded by now).
+        let open = (j.saturating_sub(8)..j).rev().find(|&i| punct(i, b'['))?;
         // A subquery (`x[5m:1m]`) takes no modifier.
-        if q[toks[open].end..toks[j].start].contains(':') {
+        if q[toks[open].end..toks[j].start].contains(':')
+            || !(open + 1..j).all(|i| matches!(toks[i].kind, Kind::Number | Kind::Ident))
+        {
             return None;
         }
         is_range = true;
         j = open.checked_sub(1)?;
     }
     if punct(j, b'}') {
-        let open = (0..j).rev().find(|&i| punct(i, b'{'))?;
+        // Matchers are names, strings, operators and commas.
+        let open = (0..j).rev().find(|&i| {
+            !matches!(
+                toks[i].kind,
+                Kind::Ident | Kind::Str | Kind::Punct(b'=' | b'!' | b'~' | b',')
+            )
+        })?;
+        if !punct(open, b'{') {
+            return None;
+        }
         match open.checked_sub(1) {
             Some(i) if is_metric_name(toks[i], text(i)) => Some((i, is_range)),
             _ => Some((open, is_range)),
@@ -355,6 +365,8 @@ mod tests {
                 "rate(a[1m] anchored) + delta(b[1m] smoothed)",
                 "rate(__strata_anchored(a[1m])) + delta(__strata_smoothed(b[1m]))",
             ),
+            ("x[1m] anchored anchored", "__strata_anchored(x[1m]) anchored"),
+            ("x{a=\"}\"} # c\n smoothed", "__strata_smoothed_instant(x{a=\"}\"})"),
         ];
         for (q, want) in cases {
             assert_eq!(rewrite(q).as_deref(), Some(want), "{q}");
@@ -377,8 +389,24 @@ mod tests {
             "] smoothed",
             "@ 5 smoothed",
             "é smoothed",
+            "a[1m] + b] anchored",
+            "x{a=\"b\" c} anchored",
+            "(x) smoothed",
         ] {
             assert_eq!(rewrite(q), None, "{q}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text: no panic, and a rewrite only ever adds the internal functions.
+        #[test]
+        fn never_panics(
+            q in "([a-z_:]{1,3}|[\\[\\]{}()@=~!,+*/\"'`#-]|[0-9]{1,2}[ms]?| |\n|é| anchored| smoothed| offset| start\\(\\)){0,24}",
+        ) {
+            if let Some(r) = rewrite(&q) {
+                proptest::prop_assert!(r.contains("__strata_"));
+            }
+            let _ = crate::Engine::parse_with(&q, 0, 0);
         }
     }
 
