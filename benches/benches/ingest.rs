@@ -1,6 +1,7 @@
 //! Ingest benchmarks: remote-write decode → validate → route → encode log entry → apply to
 //! the head, without the network and the durable log (those are measured end to end with
-//! `strata bench remote-write`). Run with `cargo bench -p strata-benches`.
+//! `strata bench remote-write`). Run with `cargo bench -p strata-benches --features ingest
+//! --bench ingest` (the feature pulls in the server and RocksDB).
 use std::sync::Arc;
 
 use bytes::Bytes;

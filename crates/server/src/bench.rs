@@ -11,6 +11,11 @@ use clap::Args;
 use prost::Message;
 use strata_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
+mod backfill;
+pub mod fleet;
+
+pub use backfill::{backfill, BackfillArgs};
+
 #[derive(Debug, Args, Clone)]
 pub struct RemoteWriteArgs {
     /// Remote-write URL of the receiver.
@@ -152,21 +157,68 @@ pub async fn remote_write(args: RemoteWriteArgs) -> anyhow::Result<()> {
         total_samples,
         built.elapsed().as_secs_f64()
     );
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     let before = args.pid.map(proc_usage).transpose()?;
     let started = Instant::now();
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let per_step = args.series.div_ceil(args.samples_per_request.max(1)).max(1);
-    // Steps go in order (a series' samples must arrive in time order); requests within a
-    // step go out `concurrency` at a time.
+    let sender = Sender::new(&args.url, &args.tenant, args.concurrency)?;
+    // Steps go in order (a series' samples must arrive in time order).
     for step in requests.chunks(per_step) {
-        let queue = Arc::new(std::sync::Mutex::new(step.to_vec()));
+        sender.send(step.to_vec()).await?;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let errors = sender.errors();
+    println!(
+        "sent {total_samples} samples in {} requests over {wall:.2}s: {:.0} samples/s, {errors} failed requests",
+        requests.len(),
+        total_samples as f64 / wall
+    );
+    if let (Some(pid), Some((cpu0, _))) = (args.pid, before) {
+        // Let the receiver finish what it queued before reading its counters.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (cpu1, rss) = proc_usage(pid)?;
+        let cpu = (cpu1 - cpu0).max(0.01);
+        println!(
+            "receiver pid {pid}: {cpu:.2} CPU-s, {:.0} samples per CPU-second, RSS {:.1} MiB ({:.0} bytes per series)",
+            total_samples as f64 / cpu,
+            rss as f64 / 1048576.0,
+            rss as f64 / args.series.max(1) as f64
+        );
+    }
+    sender.finish()
+}
+
+/// Sends remote-write bodies to one receiver, `concurrency` requests at a time, counting
+/// failed requests and keeping the first failure's text.
+pub(crate) struct Sender {
+    client: reqwest::Client,
+    url: String,
+    tenant: String,
+    concurrency: usize,
+    errors: Arc<AtomicU64>,
+    first_error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Sender {
+    pub(crate) fn new(url: &str, tenant: &str, concurrency: usize) -> anyhow::Result<Self> {
+        Ok(Sender {
+            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+            url: url.to_string(),
+            tenant: tenant.to_string(),
+            concurrency: concurrency.max(1),
+            errors: Arc::new(AtomicU64::new(0)),
+            first_error: Arc::new(std::sync::Mutex::new(None)),
+        })
+    }
+
+    /// Sends every body, in no particular order; returns when all have been answered.
+    pub(crate) async fn send(&self, bodies: Vec<Bytes>) -> anyhow::Result<()> {
+        let queue = Arc::new(std::sync::Mutex::new(bodies));
         let mut workers = Vec::new();
-        for _ in 0..args.concurrency.max(1) {
-            let (client, url, tenant) = (client.clone(), args.url.clone(), args.tenant.clone());
+        for _ in 0..self.concurrency {
+            let (client, url, tenant) =
+                (self.client.clone(), self.url.clone(), self.tenant.clone());
             let (queue, errors, first_error) =
-                (Arc::clone(&queue), Arc::clone(&errors), Arc::clone(&first_error));
+                (Arc::clone(&queue), Arc::clone(&self.errors), Arc::clone(&self.first_error));
             workers.push(tokio::spawn(async move {
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop());
@@ -199,28 +251,18 @@ pub async fn remote_write(args: RemoteWriteArgs) -> anyhow::Result<()> {
         for w in workers {
             w.await?;
         }
+        Ok(())
     }
-    let wall = started.elapsed().as_secs_f64();
-    let errors = errors.load(Ordering::Relaxed);
-    println!(
-        "sent {total_samples} samples in {} requests over {wall:.2}s: {:.0} samples/s, {errors} failed requests",
-        requests.len(),
-        total_samples as f64 / wall
-    );
-    if let (Some(pid), Some((cpu0, _))) = (args.pid, before) {
-        // Let the receiver finish what it queued before reading its counters.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (cpu1, rss) = proc_usage(pid)?;
-        let cpu = (cpu1 - cpu0).max(0.01);
-        println!(
-            "receiver pid {pid}: {cpu:.2} CPU-s, {:.0} samples per CPU-second, RSS {:.1} MiB ({:.0} bytes per series)",
-            total_samples as f64 / cpu,
-            rss as f64 / 1048576.0,
-            rss as f64 / args.series.max(1) as f64
-        );
+
+    pub(crate) fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
-    if let Ok(Some(e)) = first_error.lock().map(|f| f.clone()) {
-        bail!("{errors} requests failed; first: {e}");
+
+    /// Fails when any request failed, quoting the first failure.
+    pub(crate) fn finish(&self) -> anyhow::Result<()> {
+        if let Ok(Some(e)) = self.first_error.lock().map(|f| f.clone()) {
+            bail!("{} requests failed; first: {e}", self.errors());
+        }
+        Ok(())
     }
-    Ok(())
 }

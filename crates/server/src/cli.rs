@@ -86,4 +86,7 @@ pub enum BenchCommand {
     /// Sends realistic remote-write 1.0 requests (about 8 labels per series) to a URL and
     /// reports throughput; with --pid, also the receiver's samples per CPU-second.
     RemoteWrite(crate::bench::RemoteWriteArgs),
+    /// Sends a deterministic GPU-fleet data set (a counter and a classic histogram) over a
+    /// past window, in time order, to compare query speed on identical data.
+    Backfill(crate::bench::BackfillArgs),
 }

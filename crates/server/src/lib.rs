@@ -31,6 +31,7 @@ pub async fn main() -> anyhow::Result<()> {
         cli::Command::Bench(cli::BenchCommand::RemoteWrite(args)) => {
             bench::remote_write(args).await
         }
+        cli::Command::Bench(cli::BenchCommand::Backfill(args)) => bench::backfill(args).await,
         cli::Command::PromqlTest(args) => promql_test::run(args).await,
     }
 }
