@@ -764,22 +764,35 @@ impl<'a> Ev<'a> {
             Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
             Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
         };
-        let group_labels = |s: &Series| -> Labels {
+        // Group series once: hash the grouping labels without allocating, build a label set
+        // only for a new group.
+        let in_group = |l: &Label| {
             if by {
-                labels_only(&s.labels, &names)
+                names.contains(&l.name)
             } else {
-                labels_without(&s.labels, &names, true)
+                l.name != METRIC_NAME && !names.contains(&l.name)
             }
         };
-        // Group series once.
-        let mut gindex: HashMap<Labels, usize> = HashMap::new();
+        let mut gindex: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
         for (i, s) in input.iter().enumerate() {
-            let gl = group_labels(s);
-            let gi = *gindex.entry(gl.clone()).or_insert_with(|| {
-                groups.push((gl, Vec::new()));
-                groups.len() - 1
+            let h = strata_model::label_hash(
+                s.labels.iter().filter(|l| in_group(l)).map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+            );
+            let slot = gindex.entry(h).or_default();
+            let found = slot.iter().copied().find(|&gi| {
+                let mut it = s.labels.iter().filter(|l| in_group(l));
+                groups[gi].0.iter().all(|g| it.next() == Some(g)) && it.next().is_none()
             });
+            let gi = match found {
+                Some(gi) => gi,
+                None => {
+                    let gl = Labels(s.labels.iter().filter(|l| in_group(l)).cloned().collect());
+                    groups.push((gl, Vec::new()));
+                    slot.push(groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
             groups[gi].1.push(i);
         }
 
@@ -948,22 +961,26 @@ impl<'a> Ev<'a> {
             for (_, members) in groups {
                 let mut present: Vec<usize> =
                     members.iter().copied().filter(|&m| input[m].vals[i].is_some()).collect();
-                match op {
-                    tok::T_TOPK | tok::T_BOTTOMK => {
-                        let top = op == tok::T_TOPK;
-                        present.sort_by(|&a, &b| {
-                            let (x, y) = (input[a].vals[i].unwrap_or(f64::NAN), input[b].vals[i].unwrap_or(f64::NAN));
-                            let o = cmp_nan_low(x, y, top);
-                            if top {
-                                o.reverse()
-                            } else {
-                                o
-                            }
-                        });
+                let k = k.min(present.len() as i64) as usize;
+                if matches!(op, tok::T_TOPK | tok::T_BOTTOMK) && k > 0 {
+                    let top = op == tok::T_TOPK;
+                    let cmp = |a: &usize, b: &usize| {
+                        let (x, y) = (input[*a].vals[i].unwrap_or(f64::NAN), input[*b].vals[i].unwrap_or(f64::NAN));
+                        let o = cmp_nan_low(x, y, top);
+                        if top {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    };
+                    // Only the k best matter: select them, then order just those.
+                    if k < present.len() {
+                        present.select_nth_unstable_by(k - 1, cmp);
+                        present.truncate(k);
                     }
-                    _ => {}
+                    present.sort_by(cmp);
                 }
-                present.truncate(k.min(present.len() as i64) as usize);
+                present.truncate(k);
                 for &m in &present {
                     keep[m][i] = true;
                 }
@@ -1747,19 +1764,30 @@ impl<'a> Ev<'a> {
         };
         let keep_name = matches!(f, RangeFn::LastOverTime | RangeFn::FirstOverTime);
         let counter_fn = matches!(f, RangeFn::Rate | RangeFn::Increase | RangeFn::Irate);
-        let mut out = Vec::with_capacity(rv.series.len());
+        let mut rv = rv;
+        let series = std::mem::take(&mut rv.series);
+        let mut out = Vec::with_capacity(series.len());
         let mut pbuf: Vec<f64> = Vec::with_capacity(params.len());
-        for (si, s) in rv.series.iter().enumerate() {
+        for (si, s) in series.into_iter().enumerate() {
             if si % 256 == 0 {
                 self.check_deadline()?;
             }
             let mut vals = vec![None; n];
             let mut any = false;
+            // Windows only move forward from step to step, so two cursors find them.
+            let (mut a, mut b) = (0usize, 0usize);
+            let len = s.samples.len();
             for (i, slot) in vals.iter_mut().enumerate() {
                 let t = g.ts(i);
                 let (lo, hi) = rv.window(t);
-                let a = s.samples.partition_point(|x| x.t <= lo.saturating_sub(before));
-                let b = s.samples.partition_point(|x| x.t <= hi.saturating_add(after));
+                let (lo_x, hi_x) = (lo.saturating_sub(before), hi.saturating_add(after));
+                while a < len && s.samples[a].t <= lo_x {
+                    a += 1;
+                }
+                b = b.max(a);
+                while b < len && s.samples[b].t <= hi_x {
+                    b += 1;
+                }
                 if a >= b {
                     continue;
                 }
@@ -1808,7 +1836,7 @@ impl<'a> Ev<'a> {
                         ));
                     }
                 }
-                out.push(Series { labels: s.labels.clone(), vals, drop_name: s.drop_name || !keep_name });
+                out.push(Series { labels: s.labels, vals, drop_name: s.drop_name || !keep_name });
             }
         }
         self.charge(out.len() * n)?;
