@@ -418,8 +418,11 @@ impl<'a> Ev<'a> {
         }
     }
 
-    fn raw(&self, vs: &VectorSelector) -> &[RawSeries] {
-        self.data.get(&(vs as *const VectorSelector as usize)).map(Vec::as_slice).unwrap_or(&[])
+    /// The fetched series of a selector, moved out: every node of the tree is evaluated
+    /// exactly once (subqueries evaluate their inner expression over their whole grid), so
+    /// nothing needs to be copied.
+    fn take_raw(&mut self, vs: &VectorSelector) -> Vec<RawSeries> {
+        self.data.remove(&(vs as *const VectorSelector as usize)).unwrap_or_default()
     }
 
     /// An instant selector over the grid: the newest sample in `(t - lookback, t]` per step.
@@ -430,7 +433,7 @@ impl<'a> Ev<'a> {
         let lookback = self.p.lookback;
         let n = g.len();
         let mut out = Vec::new();
-        for rs in self.raw(vs) {
+        for rs in self.take_raw(vs) {
             let mut vals = vec![None; n];
             let mut any = false;
             for (i, slot) in vals.iter_mut().enumerate() {
@@ -447,7 +450,7 @@ impl<'a> Ev<'a> {
                 any = true;
             }
             if any {
-                out.push(Series { labels: rs.labels.clone(), vals, drop_name: false });
+                out.push(Series { labels: rs.labels, vals, drop_name: false });
             }
         }
         let total = out.len() * n;
@@ -457,12 +460,11 @@ impl<'a> Ev<'a> {
 
     fn select_range(&mut self, m: &MatrixSelector) -> Result<RangeVal> {
         let series: Vec<RangeSeries> = self
-            .raw(&m.vs)
-            .iter()
-            .map(|rs| RangeSeries {
-                labels: rs.labels.clone(),
-                samples: rs.samples.iter().copied().filter(|s| !is_stale_nan(s.v)).collect(),
-                drop_name: false,
+            .take_raw(&m.vs)
+            .into_iter()
+            .map(|mut rs| {
+                rs.samples.retain(|s| !is_stale_nan(s.v));
+                RangeSeries { labels: rs.labels, samples: rs.samples, drop_name: false }
             })
             .collect();
         Ok(RangeVal {

@@ -83,7 +83,7 @@ impl Ev<'_> {
         let lookback = self.p.lookback;
         let n = g.len();
         let mut out = Vec::new();
-        for rs in self.raw(vs) {
+        for rs in self.take_raw(vs) {
             let mut vals = vec![None; n];
             let mut any = false;
             for (i, slot) in vals.iter_mut().enumerate() {
@@ -109,7 +109,7 @@ impl Ev<'_> {
                 any = true;
             }
             if any {
-                out.push(Series { labels: rs.labels.clone(), vals, drop_name: false });
+                out.push(Series { labels: rs.labels, vals, drop_name: false });
             }
         }
         self.charge(out.len() * n)?;
