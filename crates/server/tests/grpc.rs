@@ -7,10 +7,12 @@ use tonic::Code;
 #[tokio::test]
 async fn grpc_listener_routes_raft_messages_to_groups() {
     let dir = tempfile::tempdir().unwrap();
-    let mut raw = RawConfig::default();
-    raw.data_dir = dir.path().to_path_buf();
-    raw.http_addr = "127.0.0.1:0".into();
-    raw.grpc_addr = "127.0.0.1:0".into();
+    let mut raw = RawConfig {
+        data_dir: dir.path().to_path_buf(),
+        http_addr: "127.0.0.1:0".into(),
+        grpc_addr: "127.0.0.1:0".into(),
+        ..RawConfig::default()
+    };
     raw.ingester.shards = 2;
     let running = strata_server::start_all(raw.validate().unwrap()).await.unwrap();
     let url = format!("http://{}", running.grpc_addr);
