@@ -67,17 +67,24 @@ impl Engine {
             Ok(e) => return Ok(e),
             Err(first) => first,
         };
-        let folded = crate::durexpr::rewrite(query, step, range).map_err(QueryError::BadData)?;
+        // When the text cannot be folded either, the parser's own message is the better one.
+        let folded = crate::durexpr::rewrite(query, step, range).unwrap_or(None);
         let text = folded.as_deref().unwrap_or(query);
         let extended = crate::extsel::rewrite(text);
         if extended.is_some() {
             crate::extsel::register().map_err(QueryError::BadData)?;
         }
-        match (extended, folded) {
-            (Some(q), _) | (None, Some(q)) => {
-                promql_parser::parser::parse(&q).map_err(QueryError::BadData)
-            }
-            (None, None) => Err(QueryError::BadData(first)),
+        let text = match (extended, folded) {
+            (Some(q), _) | (None, Some(q)) => q,
+            (None, None) => query.to_string(),
+        };
+        match promql_parser::parser::parse(&text) {
+            Ok(e) => Ok(e),
+            Err(e) => match crate::infosel::rewrite(&text) {
+                Some(q) => promql_parser::parser::parse(&q).map_err(QueryError::BadData),
+                None if text == query => Err(QueryError::BadData(first)),
+                None => Err(QueryError::BadData(e)),
+            },
         }
     }
 

@@ -322,6 +322,9 @@ fn info_matchers(c: &Call) -> Result<(Vec<Matcher>, Vec<Matcher>)> {
             return Err(QueryError::BadData("info(): the second argument must be a vector selector".into()));
         };
         for m in selector_matchers(vs)? {
+            if m.name == crate::infosel::PLACEHOLDER {
+                continue;
+            }
             if m.name == METRIC_NAME {
                 names.push(m);
             } else {

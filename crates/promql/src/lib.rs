@@ -7,6 +7,7 @@
 
 mod durexpr;
 mod engine;
+mod infosel;
 mod eval;
 mod extsel;
 pub mod functions;

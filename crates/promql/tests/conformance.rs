@@ -8,7 +8,7 @@ use strata_promql::script::{self, Outcome, ScriptReport};
 use strata_promql::Engine;
 
 /// Evals that must pass. Raise it when the engine passes more; never lower it silently.
-const MIN_PASSED: usize = 796;
+const MIN_PASSED: usize = 801;
 
 fn conformance_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/promql")
