@@ -1,6 +1,7 @@
 //! PromQL over HTTP: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/format_query`,
 //! `/api/v1/parse_query` and `/api/v1/query_exemplars`, with Prometheus's parameters, checks
 //! (in its order, with its messages) and JSON.
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
@@ -46,7 +47,16 @@ struct Prepared {
 }
 
 /// `timeout` (capped by the server's), `lookback_delta`, `stats` and finally `query`.
-fn prepare(st: &ApiState, p: &Params, tenant: TenantId, limit: usize) -> ApiResult<Prepared> {
+/// `step` and `range` (ms) are the query's, for duration expressions such as `[step()*2]`;
+/// 0 for instant queries.
+fn prepare(
+    st: &ApiState,
+    p: &Params,
+    tenant: TenantId,
+    limit: usize,
+    step: i64,
+    range: i64,
+) -> ApiResult<Prepared> {
     let mut timeout = st.query_timeout;
     if let Some(s) = p.get("timeout").filter(|s| !s.is_empty()) {
         let ns = parse_duration(s).map_err(|e| invalid_param("timeout", e))?;
@@ -63,8 +73,8 @@ fn prepare(st: &ApiState, p: &Params, tenant: TenantId, limit: usize) -> ApiResu
         }
     }
     let stats = p.get("stats").is_some_and(|s| !s.is_empty());
-    let expr =
-        Engine::parse(p.get("query").unwrap_or("")).map_err(|e| invalid_param("query", e))?;
+    let expr = Engine::parse_with(p.get("query").unwrap_or(""), step, range)
+        .map_err(|e| invalid_param("query", e))?;
     Ok(Prepared { tenant, limit, timeout, opts, expr, stats })
 }
 
@@ -117,6 +127,19 @@ impl Prepared {
     }
 }
 
+/// Runs a query on Tokio's blocking pool: evaluation is CPU-bound and synchronous, and must
+/// not hold up the workers that accept pushes and other requests. If the caller's timer fires
+/// first, the query still stops at its deadline, which the engine checks.
+async fn off_worker<F>(fut: F) -> Result<QueryOutput, QueryError>
+where
+    F: std::future::Future<Output = Result<QueryOutput, QueryError>> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(fut))
+        .await
+        .map_err(|e| QueryError::Execution(format!("query evaluation failed: {e}")))?
+}
+
 fn respond(r: ApiResult<Response>) -> Response {
     r.unwrap_or_else(|e| e.into_response())
 }
@@ -137,9 +160,14 @@ pub(crate) async fn query(
             let tenant = tenant(&headers)?;
             let limit = p.limit()?;
             let t = p.time("time", now_ms())?;
-            let q = prepare(&st, &p, tenant, limit)?;
+            let q = prepare(&st, &p, tenant, limit, 0, 0)?;
             let (prepared_at, opts) = (Instant::now(), q.opts());
-            let run = st.engine.instant_expr(&*st.queryable, &q.tenant, &q.expr, t, &opts);
+            let (engine, store, tenant, expr) =
+                (st.engine.clone(), Arc::clone(&st.queryable), q.tenant.clone(), q.expr.clone());
+            let run =
+                off_worker(
+                    async move { engine.instant_expr(&*store, &tenant, &expr, t, &opts).await },
+                );
             q.finish(started, prepared_at, run).await
         }
         .await,
@@ -185,10 +213,13 @@ pub(crate) async fn query_range(
             }
             // The engine steps in milliseconds; a sub-millisecond step becomes one.
             let step = (step_ns / 1_000_000).max(1);
-            let q = prepare(&st, &p, tenant, limit)?;
+            let q = prepare(&st, &p, tenant, limit, step, end.saturating_sub(start))?;
             let (prepared_at, opts) = (Instant::now(), q.opts());
-            let run =
-                st.engine.range_expr(&*st.queryable, &q.tenant, &q.expr, start, end, step, &opts);
+            let (engine, store, tenant, expr) =
+                (st.engine.clone(), Arc::clone(&st.queryable), q.tenant.clone(), q.expr.clone());
+            let run = off_worker(async move {
+                engine.range_expr(&*store, &tenant, &expr, start, end, step, &opts).await
+            });
             q.finish(started, prepared_at, run).await
         }
         .await,

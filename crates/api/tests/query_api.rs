@@ -509,3 +509,19 @@ async fn grafana_requests() {
     assert_eq!(series, json!([{"__name__": "up", "job": "node"}]));
     assert_eq!(get(&app, "/api/v1/metadata", &[]).await.data(), json!({}));
 }
+
+#[tokio::test]
+async fn duration_expressions_use_the_query_step() {
+    let app = app();
+    let range = |q: &'static str| [("query", q), ("start", "0"), ("end", "60"), ("step", "30s")];
+    let folded =
+        get(&app, "/api/v1/query_range", &range("count_over_time(x{i=\"1\"}[step()])")).await;
+    let plain = get(&app, "/api/v1/query_range", &range("count_over_time(x{i=\"1\"}[30s])")).await;
+    assert!(!folded.data()["result"].as_array().unwrap().is_empty(), "{}", folded.body);
+    assert_eq!(folded.body, plain.body);
+    let at = |q: &'static str| [("query", q), ("time", "60")];
+    let folded = get(&app, "/api/v1/query", &at("x{i=\"1\"} offset (10 + 20)")).await;
+    let plain = get(&app, "/api/v1/query", &at("x{i=\"1\"} offset 30s")).await;
+    assert!(!folded.data()["result"].as_array().unwrap().is_empty(), "{}", folded.body);
+    assert_eq!(folded.body, plain.body);
+}
