@@ -184,14 +184,18 @@ fn is_plain_duration(s: &str) -> bool {
 
 fn duration_literal(secs: f64, expr: &str) -> Result<String, String> {
     if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("duration expression {expr:?} evaluates to an invalid duration: {secs}"));
+        return Err(format!(
+            "duration expression {expr:?} evaluates to an invalid duration: {secs}"
+        ));
     }
     Ok(format!("{}ms", (secs * 1000.0).round() as i64))
 }
 
 fn signed_duration_literal(secs: f64, expr: &str) -> Result<String, String> {
     if !secs.is_finite() {
-        return Err(format!("duration expression {expr:?} evaluates to an invalid duration: {secs}"));
+        return Err(format!(
+            "duration expression {expr:?} evaluates to an invalid duration: {secs}"
+        ));
     }
     let ms = (secs * 1000.0).round() as i64;
     Ok(if ms < 0 { format!("-{}ms", -ms) } else { format!("{ms}ms") })
@@ -323,19 +327,25 @@ impl<'a> Parser<'a> {
             Some(c) if c.is_ascii_digit() || c == b'.' => {
                 let b = self.s.as_bytes();
                 let start = self.pos;
-                while self.pos < b.len() && (b[self.pos].is_ascii_alphanumeric() || b[self.pos] == b'.') {
+                while self.pos < b.len()
+                    && (b[self.pos].is_ascii_alphanumeric() || b[self.pos] == b'.')
+                {
                     self.pos += 1;
                 }
                 let tok = &self.s[start..self.pos];
                 if let Ok(n) = tok.parse::<f64>() {
                     return Ok(n);
                 }
-                parse_duration_ms(tok).map(|ms| ms / 1000.0).ok_or_else(|| self.err("bad number or duration"))
+                parse_duration_ms(tok)
+                    .map(|ms| ms / 1000.0)
+                    .ok_or_else(|| self.err("bad number or duration"))
             }
             Some(c) if c.is_ascii_alphabetic() => {
                 let b = self.s.as_bytes();
                 let start = self.pos;
-                while self.pos < b.len() && (b[self.pos].is_ascii_alphanumeric() || b[self.pos] == b'_') {
+                while self.pos < b.len()
+                    && (b[self.pos].is_ascii_alphanumeric() || b[self.pos] == b'_')
+                {
                     self.pos += 1;
                 }
                 let name = self.s[start..self.pos].to_ascii_lowercase();
@@ -362,8 +372,12 @@ impl<'a> Parser<'a> {
                 match (name.as_str(), args.as_slice()) {
                     ("step", []) => Ok(self.ctx.step),
                     ("range", []) => Ok(self.ctx.range),
-                    ("min_of", [a, b]) => Ok(if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(*b) }),
-                    ("max_of", [a, b]) => Ok(if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(*b) }),
+                    ("min_of", [a, b]) => {
+                        Ok(if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(*b) })
+                    }
+                    ("max_of", [a, b]) => {
+                        Ok(if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(*b) })
+                    }
                     _ => Err(self.err(&format!("unknown function {name}"))),
                 }
             }
@@ -390,7 +404,10 @@ mod tests {
             "sum_over_time(m[30000ms:10000ms])"
         );
         assert_eq!(rw("count_over_time(m[step()])", 10_000, 0), "count_over_time(m[10000ms])");
-        assert_eq!(rw("count_over_time(m[1+(STep()-5)*2])", 10_000, 0), "count_over_time(m[11000ms])");
+        assert_eq!(
+            rw("count_over_time(m[1+(STep()-5)*2])", 10_000, 0),
+            "count_over_time(m[11000ms])"
+        );
     }
 
     #[test]

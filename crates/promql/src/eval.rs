@@ -281,7 +281,12 @@ fn collect_ranges<'e>(
 
 /// The `info()` calls in an expression, with the matchers and time range their info
 /// series are fetched with, keyed like selectors (by the call's address).
-fn info_fetches(e: &Expr, g: Grid, p: &Params, out: &mut Vec<(usize, Vec<Matcher>, i64, i64)>) -> Result<()> {
+fn info_fetches(
+    e: &Expr,
+    g: Grid,
+    p: &Params,
+    out: &mut Vec<(usize, Vec<Matcher>, i64, i64)>,
+) -> Result<()> {
     match e {
         Expr::Call(c) => {
             if c.func.name == "info" {
@@ -319,7 +324,9 @@ fn info_matchers(c: &Call) -> Result<(Vec<Matcher>, Vec<Matcher>)> {
     let mut data = Vec::new();
     if let Some(a) = c.args.args.get(1) {
         let Expr::VectorSelector(vs) = unwrap_parens(a) else {
-            return Err(QueryError::BadData("info(): the second argument must be a vector selector".into()));
+            return Err(QueryError::BadData(
+                "info(): the second argument must be a vector selector".into(),
+            ));
         };
         for m in selector_matchers(vs)? {
             if m.name == crate::infosel::PLACEHOLDER {
@@ -417,7 +424,9 @@ impl<'a> Ev<'a> {
             Expr::Aggregate(a) => self.aggregate(a, g),
             Expr::Binary(b) => self.binary(b, g),
             Expr::Call(c) => self.call(c, g),
-            Expr::Extension(_) => Err(QueryError::BadData("extension expressions are not supported".into())),
+            Expr::Extension(_) => {
+                Err(QueryError::BadData("extension expressions are not supported".into()))
+            }
         }
     }
 
@@ -430,7 +439,12 @@ impl<'a> Ev<'a> {
 
     /// An instant selector over the grid: the newest sample in `(t - lookback, t]` per step.
     /// With `timestamps`, the value is the sample's timestamp in seconds (for `timestamp()`).
-    fn select_instant(&mut self, vs: &VectorSelector, g: Grid, timestamps: bool) -> Result<Vec<Series>> {
+    fn select_instant(
+        &mut self,
+        vs: &VectorSelector,
+        g: Grid,
+        timestamps: bool,
+    ) -> Result<Vec<Series>> {
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.p);
         let lookback = self.p.lookback;
@@ -555,8 +569,12 @@ impl<'a> Ev<'a> {
                 if instant {
                     Ok(QueryValue::Scalar { t: g.start, v: v.first().copied().unwrap_or(f64::NAN) })
                 } else {
-                    let samples = v.iter().enumerate().map(|(i, v)| Sample { t: g.ts(i), v: *v }).collect();
-                    Ok(QueryValue::Matrix(vec![MatrixSeries { labels: Labels::default(), samples }]))
+                    let samples =
+                        v.iter().enumerate().map(|(i, v)| Sample { t: g.ts(i), v: *v }).collect();
+                    Ok(QueryValue::Matrix(vec![MatrixSeries {
+                        labels: Labels::default(),
+                        samples,
+                    }]))
                 }
             }
             Val::Str(s) => {
@@ -588,7 +606,8 @@ impl<'a> Ev<'a> {
                                 .enumerate()
                                 .filter_map(|(i, v)| v.map(|v| Sample { t: g.ts(i), v }))
                                 .collect();
-                            (!samples.is_empty()).then_some(MatrixSeries { labels: s.labels, samples })
+                            (!samples.is_empty())
+                                .then_some(MatrixSeries { labels: s.labels, samples })
                         })
                         .collect();
                     out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -782,7 +801,10 @@ impl<'a> Ev<'a> {
         let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
         for (i, s) in input.iter().enumerate() {
             let h = strata_model::label_hash(
-                s.labels.iter().filter(|l| in_group(l)).map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+                s.labels
+                    .iter()
+                    .filter(|l| in_group(l))
+                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
             );
             let slot = gindex.entry(h).or_default();
             let found = slot.iter().copied().find(|&gi| {
@@ -886,7 +908,8 @@ impl<'a> Ev<'a> {
                     tok::T_STDDEV => agg::stddev(buf.iter().copied()),
                     tok::T_STDVAR => agg::stdvar(buf.iter().copied()),
                     tok::T_QUANTILE => {
-                        let q = k_param.as_ref().and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
+                        let q =
+                            k_param.as_ref().and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
                         quantile(q, &mut buf)
                     }
                     other => {
@@ -970,7 +993,10 @@ impl<'a> Ev<'a> {
                 if matches!(op, tok::T_TOPK | tok::T_BOTTOMK) && k > 0 {
                     let top = op == tok::T_TOPK;
                     let cmp = |a: &usize, b: &usize| {
-                        let (x, y) = (input[*a].vals[i].unwrap_or(f64::NAN), input[*b].vals[i].unwrap_or(f64::NAN));
+                        let (x, y) = (
+                            input[*a].vals[i].unwrap_or(f64::NAN),
+                            input[*b].vals[i].unwrap_or(f64::NAN),
+                        );
                         let o = cmp_nan_low(x, y, top);
                         if top {
                             o.reverse()
@@ -1080,18 +1106,32 @@ impl<'a> Ev<'a> {
         let lhs = self.eval(&b.lhs, g)?;
         let rhs = self.eval(&b.rhs, g)?;
         let return_bool = b.modifier.as_ref().map(|m| m.return_bool).unwrap_or(false);
-        let bad = |o: TokenId| QueryError::BadData(format!("invalid operator {}", tok::TokenType::new(o)));
+        let bad = |o: TokenId| {
+            QueryError::BadData(format!("invalid operator {}", tok::TokenType::new(o)))
+        };
         match (lhs, rhs) {
             (Val::Scalar(l), Val::Scalar(r)) => {
                 let mut out = Vec::with_capacity(l.len());
                 for (a, c) in l.iter().zip(r.iter()) {
                     let (v, keep) = arith(op, *a, *c).ok_or_else(|| bad(op))?;
-                    out.push(if is_comparison(op) { if keep { 1.0 } else { 0.0 } } else { v });
+                    out.push(if is_comparison(op) {
+                        if keep {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        v
+                    });
                 }
                 Ok(Val::Scalar(out))
             }
-            (Val::Vector(vs), Val::Scalar(sc)) => self.vector_scalar(op, vs, &sc, false, return_bool),
-            (Val::Scalar(sc), Val::Vector(vs)) => self.vector_scalar(op, vs, &sc, true, return_bool),
+            (Val::Vector(vs), Val::Scalar(sc)) => {
+                self.vector_scalar(op, vs, &sc, false, return_bool)
+            }
+            (Val::Scalar(sc), Val::Vector(vs)) => {
+                self.vector_scalar(op, vs, &sc, true, return_bool)
+            }
             (Val::Vector(l), Val::Vector(r)) => {
                 let default_mod;
                 let m = match &b.modifier {
@@ -1145,7 +1185,14 @@ impl<'a> Ev<'a> {
         Ok(Val::Vector(vs))
     }
 
-    fn set_op(&mut self, op: TokenId, l: Vec<Series>, r: Vec<Series>, m: &BinModifier, g: Grid) -> Result<Val> {
+    fn set_op(
+        &mut self,
+        op: TokenId,
+        l: Vec<Series>,
+        r: Vec<Series>,
+        m: &BinModifier,
+        g: Grid,
+    ) -> Result<Val> {
         let n = g.len();
         let sig = signature_fn(m);
         let mut ids: HashMap<Labels, u32> = HashMap::new();
@@ -1208,14 +1255,23 @@ impl<'a> Ev<'a> {
         }
     }
 
-    fn vector_vector(&mut self, op: TokenId, l: Vec<Series>, r: Vec<Series>, m: &BinModifier, g: Grid) -> Result<Val> {
+    fn vector_vector(
+        &mut self,
+        op: TokenId,
+        l: Vec<Series>,
+        r: Vec<Series>,
+        m: &BinModifier,
+        g: Grid,
+    ) -> Result<Val> {
         let n = g.len();
         let (include, card_one_to_one, swap) = match &m.card {
             VectorMatchCardinality::OneToOne => (Vec::new(), true, false),
             VectorMatchCardinality::ManyToOne(ls) => (ls.labels.clone(), false, false),
             VectorMatchCardinality::OneToMany(ls) => (ls.labels.clone(), false, true),
             VectorMatchCardinality::ManyToMany => {
-                return Err(QueryError::BadData("many-to-many matching only allowed for set operators".into()))
+                return Err(QueryError::BadData(
+                    "many-to-many matching only allowed for set operators".into(),
+                ))
             }
         };
         let cmp = is_comparison(op);
@@ -1287,7 +1343,14 @@ impl<'a> Ev<'a> {
                         let idx = match fill_out.get(&(true, k)) {
                             Some(x) => *x,
                             None => {
-                                let lb = result_labels(&s.labels, None, card_one_to_one, on, &match_names, &include);
+                                let lb = result_labels(
+                                    &s.labels,
+                                    None,
+                                    card_one_to_one,
+                                    on,
+                                    &match_names,
+                                    &include,
+                                );
                                 let idx = c.series_for(lb, !cmp || return_bool || s.drop_name);
                                 fill_out.insert((true, k), idx);
                                 idx
@@ -1308,7 +1371,8 @@ impl<'a> Ev<'a> {
                     matched_at[sg] = i as u32;
                 }
                 let (lv, rv) = if swap { (ov, mv) } else { (mv, ov) };
-                let (v, keep) = arith(op, lv, rv).ok_or_else(|| QueryError::BadData("invalid operator".into()))?;
+                let (v, keep) = arith(op, lv, rv)
+                    .ok_or_else(|| QueryError::BadData("invalid operator".into()))?;
                 let v = if return_bool {
                     if keep {
                         1.0
@@ -1338,7 +1402,9 @@ impl<'a> Ev<'a> {
                     }
                 };
                 if c.series[idx].vals[i].is_some() {
-                    return Err(exec("multiple matches for labels: grouping labels must ensure unique matches"));
+                    return Err(exec(
+                        "multiple matches for labels: grouping labels must ensure unique matches",
+                    ));
                 }
                 c.put(idx, i, v)?;
             }
@@ -1352,7 +1418,14 @@ impl<'a> Ev<'a> {
                     let idx = match fill_out.get(&(false, j)) {
                         Some(x) => *x,
                         None => {
-                            let lb = result_labels(&s.labels, None, card_one_to_one, on, &match_names, &[]);
+                            let lb = result_labels(
+                                &s.labels,
+                                None,
+                                card_one_to_one,
+                                on,
+                                &match_names,
+                                &[],
+                            );
                             let idx = c.series_for(lb, true);
                             fill_out.insert((false, j), idx);
                             idx
@@ -1376,7 +1449,8 @@ impl<'a> Ev<'a> {
         rv: f64,
         return_bool: bool,
     ) -> Result<()> {
-        let (v, keep) = arith(op, lv, rv).ok_or_else(|| QueryError::BadData("invalid operator".into()))?;
+        let (v, keep) =
+            arith(op, lv, rv).ok_or_else(|| QueryError::BadData("invalid operator".into()))?;
         let v = if return_bool {
             if keep {
                 1.0
@@ -1389,7 +1463,9 @@ impl<'a> Ev<'a> {
             return Ok(());
         };
         if c.series[idx].vals[i].is_some() {
-            return Err(exec("multiple matches for labels: grouping labels must ensure unique matches"));
+            return Err(exec(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ));
         }
         c.put(idx, i, v)
     }
@@ -1554,7 +1630,9 @@ impl<'a> Ev<'a> {
             "clamp" | "clamp_min" | "clamp_max" => {
                 let mut vs = self.vector_arg(arg(args, 0)?, g)?;
                 let (lo, hi) = match name {
-                    "clamp" => (self.scalar_arg(arg(args, 1)?, g)?, self.scalar_arg(arg(args, 2)?, g)?),
+                    "clamp" => {
+                        (self.scalar_arg(arg(args, 1)?, g)?, self.scalar_arg(arg(args, 2)?, g)?)
+                    }
                     "clamp_min" => (self.scalar_arg(arg(args, 1)?, g)?, vec![f64::NAN; n]),
                     _ => (vec![f64::NAN; n], self.scalar_arg(arg(args, 1)?, g)?),
                 };
@@ -1574,7 +1652,13 @@ impl<'a> Ev<'a> {
                             }
                         }
                         if name != "clamp_min" {
-                            y = if h.is_nan() { f64::NAN } else if y.is_nan() { y } else { y.min(h) };
+                            y = if h.is_nan() {
+                                f64::NAN
+                            } else if y.is_nan() {
+                                y
+                            } else {
+                                y.min(h)
+                            };
                         }
                         *v = Some(y);
                     }
@@ -1586,8 +1670,9 @@ impl<'a> Ev<'a> {
             "absent" => {
                 let vs = self.vector_arg(arg(args, 0)?, g)?;
                 let labels = absent_labels(arg(args, 0)?);
-                let vals: Vec<Option<f64>> =
-                    (0..n).map(|i| if vs.iter().any(|s| s.vals[i].is_some()) { None } else { Some(1.0) }).collect();
+                let vals: Vec<Option<f64>> = (0..n)
+                    .map(|i| if vs.iter().any(|s| s.vals[i].is_some()) { None } else { Some(1.0) })
+                    .collect();
                 Ok(Val::Vector(vec![Series { labels, vals, drop_name: false }]))
             }
             "absent_over_time" => {
@@ -1616,10 +1701,13 @@ impl<'a> Ev<'a> {
                 let repl = self.string_arg(arg(args, 2)?, g)?;
                 let src = self.string_arg(arg(args, 3)?, g)?;
                 let re_s = self.string_arg(arg(args, 4)?, g)?;
-                let re = regex::Regex::new(&format!("^(?s:{re_s})$"))
-                    .map_err(|e| exec(format!("invalid regular expression in label_replace(): {re_s}: {e}")))?;
+                let re = regex::Regex::new(&format!("^(?s:{re_s})$")).map_err(|e| {
+                    exec(format!("invalid regular expression in label_replace(): {re_s}: {e}"))
+                })?;
                 if !valid_label_name(&dst) {
-                    return Err(exec(format!("invalid destination label name in label_replace(): {dst}")));
+                    return Err(exec(format!(
+                        "invalid destination label name in label_replace(): {dst}"
+                    )));
                 }
                 let mut c = Collector::new(n);
                 for s in vs {
@@ -1652,7 +1740,9 @@ impl<'a> Ev<'a> {
                     srcs.push(self.string_arg(a, g)?);
                 }
                 if !valid_label_name(&dst) {
-                    return Err(exec(format!("invalid destination label name in label_join(): {dst}")));
+                    return Err(exec(format!(
+                        "invalid destination label name in label_join(): {dst}"
+                    )));
                 }
                 let mut c = Collector::new(n);
                 for s in vs {
@@ -1706,7 +1796,10 @@ impl<'a> Ev<'a> {
                 vs.sort_by(|a, b| {
                     let mut o = std::cmp::Ordering::Equal;
                     for ln in &names {
-                        o = natural_cmp(a.labels.get(ln).unwrap_or(""), b.labels.get(ln).unwrap_or(""));
+                        o = natural_cmp(
+                            a.labels.get(ln).unwrap_or(""),
+                            b.labels.get(ln).unwrap_or(""),
+                        );
                         if o != std::cmp::Ordering::Equal {
                             break;
                         }
@@ -1740,11 +1833,19 @@ impl<'a> Ev<'a> {
 
     fn warn_sort_in_range(&mut self) {
         if !self.instant {
-            self.ann.warn("sort is ineffective for range queries since results are always ordered by labels");
+            self.ann.warn(
+                "sort is ineffective for range queries since results are always ordered by labels",
+            );
         }
     }
 
-    fn range_function(&mut self, f: RangeFn, name: &str, args: &[Box<Expr>], g: Grid) -> Result<Val> {
+    fn range_function(
+        &mut self,
+        f: RangeFn,
+        name: &str,
+        args: &[Box<Expr>],
+        g: Grid,
+    ) -> Result<Val> {
         let n = g.len();
         // The range vector is the last argument for quantile_over_time, the first otherwise.
         let (m_idx, param_idx): (usize, Vec<usize>) = match f {
@@ -1798,7 +1899,8 @@ impl<'a> Ev<'a> {
                 }
                 if let Some(m) = rv.modifier {
                     let smoothed = m == Modifier::Smoothed;
-                    if let Some(v) = eval_extended(f, &s.samples[a..b], lo, hi, rv.range, smoothed) {
+                    if let Some(v) = eval_extended(f, &s.samples[a..b], lo, hi, rv.range, smoothed)
+                    {
                         *slot = Some(v);
                         any = true;
                     }
@@ -1834,7 +1936,9 @@ impl<'a> Ev<'a> {
                 if counter_fn {
                     let mn = metric_name(&s.labels);
                     if !mn.is_empty()
-                        && !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| mn.ends_with(suf))
+                        && !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|suf| mn.ends_with(suf))
                     {
                         self.ann.info(format!(
                             "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"
@@ -1881,7 +1985,9 @@ impl<'a> Ev<'a> {
             .into_iter()
             .filter(|(l, _)| positive || metric_name(l).ends_with("_info"))
             .collect();
-        let ident = |l: &Labels| (l.get("instance").unwrap_or("").to_string(), l.get("job").unwrap_or("").to_string());
+        let ident = |l: &Labels| {
+            (l.get("instance").unwrap_or("").to_string(), l.get("job").unwrap_or("").to_string())
+        };
         let data_names: Vec<&str> = data.iter().map(|m| m.name.as_str()).collect();
         let drop_without_info = data.iter().any(|m| !m.matches_empty());
         let mut coll = Collector::new(n);
@@ -1900,7 +2006,8 @@ impl<'a> Ev<'a> {
                 continue;
             }
             let id = ident(&s.labels);
-            let candidates: Vec<&(&Labels, Vec<Option<i64>>)> = infos.iter().filter(|(l, _)| ident(l) == id).collect();
+            let candidates: Vec<&(&Labels, Vec<Option<i64>>)> =
+                infos.iter().filter(|(l, _)| ident(l) == id).collect();
             for (i, v) in s.vals.iter().enumerate() {
                 let Some(v) = v else { continue };
                 let best = candidates
@@ -2062,7 +2169,9 @@ fn parse_le(s: &str) -> Option<f64> {
 }
 
 fn arg(args: &[Box<Expr>], i: usize) -> Result<&Expr> {
-    args.get(i).map(|b| b.as_ref()).ok_or_else(|| QueryError::BadData("missing function argument".into()))
+    args.get(i)
+        .map(|b| b.as_ref())
+        .ok_or_else(|| QueryError::BadData("missing function argument".into()))
 }
 
 fn unwrap_parens(e: &Expr) -> &Expr {

@@ -7,10 +7,10 @@
 
 mod durexpr;
 mod engine;
-mod infosel;
 mod eval;
 mod extsel;
 pub mod functions;
+mod infosel;
 pub mod mem;
 pub mod script;
 mod value;
