@@ -37,8 +37,8 @@ fn apply_all(states: &[Arc<ShardState>], body: &Bytes) -> u64 {
     let body = decompress(body, &LIMITS).expect("valid body");
     let routed = route(WireVersion::V1, "anonymous", body, SHARDS).expect("valid request");
     let mut appended = 0;
-    for (shard, batch) in routed.batches {
-        let payload = batch.encode_to_vec();
+    // `route` already encoded each shard's log entry.
+    for (shard, payload) in routed.batches {
         appended += states[shard.0 as usize].apply(&payload).appended;
     }
     appended

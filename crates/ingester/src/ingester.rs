@@ -7,7 +7,6 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::join_all;
-use prost::Message;
 use strata_head::HeadConfig;
 use strata_model::{
     ApplyReport, Error, Labels, Matcher, MetricMetadata, PushOutcome, PushRequest, PushSink,
@@ -145,12 +144,7 @@ impl PushSink for Ingester {
                 "native histograms and exemplars are not stored yet; dropped"
             );
         }
-        let batches = routed
-            .batches
-            .into_iter()
-            .map(|(shard, b)| (shard, Bytes::from(b.encode_to_vec())))
-            .collect();
-        let report = match self.propose_all(batches).await {
+        let report = match self.propose_all(routed.batches).await {
             Ok(r) => r,
             Err(e) => {
                 m.request("unavailable");

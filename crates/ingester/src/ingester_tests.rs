@@ -1,6 +1,7 @@
 //! The ingester as the engine's `Queryable`: selects across every shard's head.
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
+use prost::Message;
 use strata_model::{MatchOp, Sample, STALE_NAN_BITS};
 use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
 use strata_raft::Applier;

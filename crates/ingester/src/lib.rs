@@ -9,11 +9,13 @@
 //! assert!(shard.0 < 16);
 //! ```
 
+mod batch;
 mod ingester;
 pub mod metrics;
 pub mod route;
 mod shard;
 mod validate;
+mod wire;
 
 pub use ingester::{Ingester, IngesterConfig};
 pub use metrics::IngesterMetrics;

@@ -2,11 +2,16 @@
 use bytes::Bytes;
 use prost::Message;
 use strata_model::{label_hash, Error, Result, ShardId, WireVersion};
-use strata_proto::prometheus::{metric_metadata::MetricType as V1Type, WriteRequest};
-use strata_proto::raft_v1::{MetricMetadata, SeriesSamples, ShardBatch};
+use strata_proto::prometheus::{
+    metric_metadata::MetricType as V1Type, Exemplar as V1Exemplar, Histogram as V1Histogram,
+    MetricMetadata as V1Metadata,
+};
+use strata_proto::raft_v1::MetricMetadata;
 use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Request};
 
+use crate::batch::BatchWriter;
 use crate::validate::check_labels;
+use crate::wire::{Fields, WireError, WireResult};
 
 /// Size limits applied before any decoding work is done.
 #[derive(Debug, Clone, Copy)]
@@ -20,8 +25,9 @@ pub struct DecodeLimits {
 /// A push split by shard, plus what was dropped on the way.
 #[derive(Debug, Default)]
 pub struct Routed {
-    /// One batch per shard that received anything.
-    pub batches: Vec<(ShardId, ShardBatch)>,
+    /// One encoded `strata.raft.v1.ShardBatch` (the Raft log entry) per shard that received
+    /// anything, in shard order.
+    pub batches: Vec<(ShardId, Bytes)>,
     /// Float samples routed to shards.
     pub samples: u64,
     /// Native histogram samples received (not stored yet).
@@ -82,49 +88,49 @@ pub fn tenant_hash(tenant: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(tenant.as_bytes())
 }
 
+/// Splits one push into per-shard log entries as its series are decoded.
 struct Router<'a> {
     tenant: &'a str,
     tenant_hash: u64,
     shards: u32,
-    slots: Vec<Option<ShardBatch>>,
+    slots: Vec<Option<BatchWriter>>,
+    /// Initial size of a shard's entry: its even share of the body (entries take about as
+    /// many bytes per series as the request does), so most never grow.
+    slot_capacity: usize,
     out: Routed,
 }
 
 impl<'a> Router<'a> {
-    fn new(tenant: &'a str, shards: u32) -> Self {
+    fn new(tenant: &'a str, shards: u32, body_len: usize) -> Self {
         Router {
             tenant,
             tenant_hash: tenant_hash(tenant),
             shards,
             slots: (0..shards).map(|_| None).collect(),
+            slot_capacity: body_len / shards.max(1) as usize * 9 / 8 + 64,
             out: Routed::default(),
         }
     }
 
-    fn slot(&mut self, shard: ShardId) -> &mut ShardBatch {
-        let tenant = self.tenant;
-        self.slots[shard.0 as usize]
-            .get_or_insert_with(|| ShardBatch { tenant: tenant.to_string(), ..Default::default() })
+    fn slot(&mut self, shard: ShardId) -> &mut BatchWriter {
+        let (tenant, capacity) = (self.tenant, self.slot_capacity);
+        self.slots[shard.0 as usize].get_or_insert_with(|| BatchWriter::new(tenant, capacity))
     }
 
-    /// Validates one series and adds it to its shard's batch.
-    fn add(&mut self, mut pairs: Vec<(Bytes, Bytes)>, timestamps: Vec<i64>, values: Vec<f64>) {
-        if let Err(e) = check_labels(&mut pairs) {
-            self.out.invalid(e, timestamps.len());
+    /// Validates one series (sorting its labels) and writes it into its shard's entry.
+    /// `pairs` are slices of the request body; nothing is copied until the entry is written.
+    fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, samples: &[(i64, f64)]) {
+        if let Err(e) = check_labels(pairs) {
+            self.out.invalid(e, samples.len());
             return;
         }
-        if timestamps.is_empty() {
+        if samples.is_empty() {
             return;
         }
-        let hash = label_hash(pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+        let hash = label_hash(pairs.iter().copied());
         let shard = shard_of(self.tenant_hash, hash, self.shards);
-        self.out.samples += timestamps.len() as u64;
-        let mut labels = Vec::with_capacity(pairs.len() * 2);
-        for (n, v) in pairs {
-            labels.push(n);
-            labels.push(v);
-        }
-        self.slot(shard).series.push(SeriesSamples { hash, labels, timestamps, values });
+        self.out.samples += samples.len() as u64;
+        self.slot(shard).push_series(hash, pairs, samples);
     }
 
     fn add_metadata(&mut self, md: MetricMetadata) {
@@ -134,16 +140,13 @@ impl<'a> Router<'a> {
         }
         let h = xxhash_rust::xxh3::xxh3_64(md.metric_family_name.as_bytes());
         let shard = shard_of(self.tenant_hash, h, self.shards);
-        let batch = self.slot(shard);
-        if !batch.metadata.contains(&md) {
-            batch.metadata.push(md);
-        }
+        self.slot(shard).push_metadata(md);
     }
 
     fn finish(mut self) -> Routed {
         for (i, slot) in self.slots.into_iter().enumerate() {
             if let Some(b) = slot {
-                self.out.batches.push((ShardId(i as u32), b));
+                self.out.batches.push((ShardId(i as u32), b.finish()));
             }
         }
         self.out
@@ -184,18 +187,45 @@ pub fn route(version: WireVersion, tenant: &str, body: Bytes, shards: u32) -> Re
     }
 }
 
+// Field numbers of the remote-write 1.0 messages (proto/prometheus/remote.proto).
+const WRITE_TIMESERIES: u32 = 1;
+const WRITE_METADATA: u32 = 3;
+const SERIES_LABELS: u32 = 1;
+const SERIES_SAMPLES: u32 = 2;
+const SERIES_EXEMPLARS: u32 = 3;
+const SERIES_HISTOGRAMS: u32 = 4;
+const LABEL_NAME: u32 = 1;
+const LABEL_VALUE: u32 = 2;
+const SAMPLE_VALUE: u32 = 1;
+const SAMPLE_TIMESTAMP: u32 = 2;
+
+/// Decodes a `prometheus.WriteRequest` in place, one series at a time, with the generated
+/// decoder's semantics (see [`crate::wire`]): labels stay slices of `body`.
 fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
-    let req = WriteRequest::decode(body)
-        .map_err(|e| Error::Invalid(format!("decoding remote-write 1.0 protobuf: {e}")))?;
-    let mut r = Router::new(tenant, shards);
-    for ts in req.timeseries {
-        r.out.histograms_dropped += ts.histograms.len() as u64;
-        r.out.exemplars_dropped += ts.exemplars.len() as u64;
-        let pairs = ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
-        let (t, v) = ts.samples.iter().map(|s| (s.timestamp, s.value)).unzip();
-        r.add(pairs, t, v);
+    let invalid = |e: WireError| Error::Invalid(format!("decoding remote-write 1.0 protobuf: {e}"));
+    let mut r = Router::new(tenant, shards, body.len());
+    // Reused for every series.
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    let mut metadata = Vec::new();
+    let mut f = Fields::new(&body);
+    while let Some((field, wt)) = f.next_key().map_err(invalid)? {
+        match field {
+            WRITE_TIMESERIES => {
+                let msg = f.bytes(wt).map_err(invalid)?;
+                pairs.clear();
+                samples.clear();
+                decode_v1_series(msg, &mut pairs, &mut samples, &mut r.out).map_err(invalid)?;
+                r.add(&mut pairs, &samples);
+            }
+            WRITE_METADATA => {
+                let msg = f.bytes(wt).map_err(invalid)?;
+                metadata.push(V1Metadata::decode(msg).map_err(|e| invalid(e.into()))?);
+            }
+            _ => f.skip(field, wt).map_err(invalid)?,
+        }
     }
-    for md in req.metadata {
+    for md in metadata {
         let kind = v1_type(md.r#type).to_string();
         r.add_metadata(MetricMetadata {
             metric_family_name: md.metric_family_name,
@@ -207,8 +237,58 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
     Ok(r.finish())
 }
 
-fn symbol(symbols: &[Bytes], i: u32) -> Option<&Bytes> {
-    symbols.get(i as usize)
+/// One `prometheus.TimeSeries`: labels into `pairs`, samples into `samples`; exemplars and
+/// histograms are checked and counted, not kept.
+fn decode_v1_series<'a>(
+    msg: &'a [u8],
+    pairs: &mut Vec<(&'a [u8], &'a [u8])>,
+    samples: &mut Vec<(i64, f64)>,
+    out: &mut Routed,
+) -> WireResult<()> {
+    let mut f = Fields::new(msg);
+    while let Some((field, wt)) = f.next_key()? {
+        match field {
+            SERIES_LABELS => {
+                let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
+                let mut l = Fields::new(f.bytes(wt)?);
+                while let Some((field, wt)) = l.next_key()? {
+                    match field {
+                        LABEL_NAME => name = l.bytes(wt)?,
+                        LABEL_VALUE => value = l.bytes(wt)?,
+                        _ => l.skip(field, wt)?,
+                    }
+                }
+                pairs.push((name, value));
+            }
+            SERIES_SAMPLES => {
+                let (mut t, mut v) = (0, 0.0);
+                let mut s = Fields::new(f.bytes(wt)?);
+                while let Some((field, wt)) = s.next_key()? {
+                    match field {
+                        SAMPLE_VALUE => v = s.double(wt)?,
+                        SAMPLE_TIMESTAMP => t = s.int64(wt)?,
+                        _ => s.skip(field, wt)?,
+                    }
+                }
+                samples.push((t, v));
+            }
+            // Rare, and dropped: the generated decoders check them as before.
+            SERIES_EXEMPLARS => {
+                V1Exemplar::decode(f.bytes(wt)?)?;
+                out.exemplars_dropped += 1;
+            }
+            SERIES_HISTOGRAMS => {
+                V1Histogram::decode(f.bytes(wt)?)?;
+                out.histograms_dropped += 1;
+            }
+            _ => f.skip(field, wt)?,
+        }
+    }
+    Ok(())
+}
+
+fn symbol(symbols: &[Bytes], i: u32) -> Option<&[u8]> {
+    symbols.get(i as usize).map(|b| &b[..])
 }
 
 fn symbol_str(symbols: &[Bytes], i: u32) -> Result<String, String> {
@@ -217,14 +297,17 @@ fn symbol_str(symbols: &[Bytes], i: u32) -> Result<String, String> {
 }
 
 fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
+    let body_len = body.len();
     let req = V2Request::decode(body)
         .map_err(|e| Error::Invalid(format!("decoding remote-write 2.0 protobuf: {e}")))?;
     if req.symbols.first().is_some_and(|s| !s.is_empty()) {
         return Err(Error::Invalid("symbols[0] must be the empty string".into()));
     }
     let syms = &req.symbols;
-    let mut r = Router::new(tenant, shards);
-    for ts in req.timeseries {
+    let mut r = Router::new(tenant, shards, body_len);
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    for ts in &req.timeseries {
         r.out.histograms_dropped += ts.histograms.len() as u64;
         r.out.exemplars_dropped += ts.exemplars.len() as u64;
         let n = ts.samples.len();
@@ -232,11 +315,11 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
             r.out.invalid("odd number of label references in series".into(), n);
             continue;
         }
-        let mut pairs = Vec::with_capacity(ts.labels_refs.len() / 2);
+        pairs.clear();
         let mut bad = None;
         for c in ts.labels_refs.chunks_exact(2) {
             match (symbol(syms, c[0]), symbol(syms, c[1])) {
-                (Some(a), Some(b)) => pairs.push((a.clone(), b.clone())),
+                (Some(a), Some(b)) => pairs.push((a, b)),
                 _ => {
                     bad = Some(format!("label reference ({}, {}) out of range", c[0], c[1]));
                     break;
@@ -250,7 +333,7 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
         if let Some(md) = &ts.metadata {
             let name = pairs
                 .iter()
-                .find(|(k, _)| k.as_ref() == b"__name__")
+                .find(|(k, _)| *k == b"__name__")
                 .and_then(|(_, v)| std::str::from_utf8(v).ok())
                 .map(str::to_string);
             let help = symbol_str(syms, md.help_ref);
@@ -269,8 +352,9 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
                 (None, _, _) => {}
             }
         }
-        let (t, v) = ts.samples.iter().map(|s| (s.timestamp, s.value)).unzip();
-        r.add(pairs, t, v);
+        samples.clear();
+        samples.extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
+        r.add(&mut pairs, &samples);
     }
     Ok(r.finish())
 }

@@ -5,6 +5,8 @@ use strata_model::{Error, WireVersion};
 use strata_proto::prometheus::{self as v1, WriteRequest};
 use strata_proto::write_v2 as v2;
 
+use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
+
 use super::*;
 
 const LIMITS: DecodeLimits =
@@ -37,8 +39,13 @@ fn run(version: WireVersion, body: &Bytes, shards: u32) -> Result<Routed> {
     route(version, "anonymous", decompress(body, &LIMITS)?, shards)
 }
 
-fn all_series(r: &Routed) -> Vec<&SeriesSamples> {
-    r.batches.iter().flat_map(|(_, b)| b.series.iter()).collect()
+/// The routed log entries, decoded with the generated type.
+fn decoded(r: &Routed) -> Vec<(ShardId, ShardBatch)> {
+    r.batches.iter().map(|(s, b)| (*s, ShardBatch::decode(b.clone()).unwrap())).collect()
+}
+
+fn all_series(r: &Routed) -> Vec<SeriesSamples> {
+    decoded(r).into_iter().flat_map(|(_, b)| b.series).collect()
 }
 
 #[test]
@@ -135,7 +142,7 @@ fn v2_symbols_and_metadata() {
     let s = all_series(&r);
     let labels: Vec<&[u8]> = s[0].labels.iter().map(|b| b.as_ref()).collect();
     assert_eq!(labels, vec![&b"__name__"[..], b"http_requests_total", b"job", b"api"]);
-    let md: Vec<&MetricMetadata> = r.batches.iter().flat_map(|(_, b)| b.metadata.iter()).collect();
+    let md: Vec<MetricMetadata> = decoded(&r).into_iter().flat_map(|(_, b)| b.metadata).collect();
     assert_eq!(md.len(), 1);
     assert_eq!(md[0].metric_family_name, "http_requests_total");
     assert_eq!(md[0].r#type, "counter");
@@ -182,7 +189,7 @@ proptest! {
         let count: usize = all_series(&a).iter().map(|s| s.timestamps.len()).sum();
         prop_assert_eq!(count, 2 * n);
         let shard_sets = |r: &Routed| -> Vec<(u32, Vec<u64>)> {
-            r.batches.iter().map(|(s, b)| (s.0, b.series.iter().map(|x| x.hash).collect())).collect()
+            decoded(r).iter().map(|(s, b)| (s.0, b.series.iter().map(|x| x.hash).collect())).collect()
         };
         prop_assert_eq!(shard_sets(&a), shard_sets(&b));
         for (s, _) in &a.batches {

@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use prost::Message;
 use strata_head::{Head, HeadConfig};
 use strata_model::{ApplyReport, MetricMetadata};
 use strata_proto::raft_v1::{self, SeriesSamples, ShardBatch};
+
+use crate::batch::DecodedBatch;
 
 /// Metadata kept per tenant and metric family; a family may carry several distinct entries.
 type MetadataMap = HashMap<String, BTreeMap<String, Vec<MetricMetadata>>>;
@@ -40,16 +42,16 @@ impl ShardState {
         self.metadata.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn apply_batch(&self, batch: ShardBatch, report: &mut ApplyReport) {
+    fn apply_batch(&self, batch: DecodedBatch<'_>, report: &mut ApplyReport) {
         {
             let mut head = self.head.write().unwrap_or_else(PoisonError::into_inner);
-            for s in &batch.series {
-                head.append(&batch.tenant, s.hash, &s.labels, &s.timestamps, &s.values, report);
+            for (hash, labels, ts, vs) in batch.series() {
+                head.append(batch.tenant, hash, labels, ts, vs, report);
             }
         }
         if !batch.metadata.is_empty() {
             let mut md = self.metadata.write().unwrap_or_else(PoisonError::into_inner);
-            let tenant = md.entry(batch.tenant).or_default();
+            let tenant = md.entry(batch.tenant.to_owned()).or_default();
             for m in batch.metadata {
                 let entry = MetricMetadata { kind: m.r#type, help: m.help, unit: m.unit };
                 let list = tenant.entry(m.metric_family_name).or_default();
@@ -67,8 +69,9 @@ impl ShardState {
 impl strata_raft::Applier for ShardState {
     fn apply(&self, payload: &[u8]) -> ApplyReport {
         let mut report = ApplyReport::default();
-        // One copy of the payload lets every label decode as a zero-copy slice of it.
-        match ShardBatch::decode(Bytes::copy_from_slice(payload)) {
+        // Read in place: labels are slices of the payload, nothing is copied before the head
+        // interns a new series' strings.
+        match DecodedBatch::decode(payload) {
             Ok(batch) => self.apply_batch(batch, &mut report),
             // The leader encoded this entry itself, so this means a corrupt log; skip it
             // rather than stop the shard, and say so.
@@ -125,12 +128,19 @@ impl strata_raft::Applier for ShardState {
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {
-        let mut buf = Bytes::copy_from_slice(data);
+        // Length-delimited `ShardBatch`es, all decoded before the state is replaced.
+        let mut buf = data;
         let mut batches = Vec::new();
-        while buf.has_remaining() {
-            let b = ShardBatch::decode_length_delimited(&mut buf)
+        while !buf.is_empty() {
+            let len = prost::decode_length_delimiter(&mut buf)
                 .map_err(|e| format!("decoding snapshot: {e}"))?;
-            batches.push(b);
+            if len > buf.len() {
+                return Err("decoding snapshot: truncated batch".into());
+            }
+            let (entry, rest) = buf.split_at(len);
+            buf = rest;
+            batches
+                .push(DecodedBatch::decode(entry).map_err(|e| format!("decoding snapshot: {e}"))?);
         }
         *self.head.write().unwrap_or_else(PoisonError::into_inner) =
             Head::new(self.head_config.clone());

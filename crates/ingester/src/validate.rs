@@ -1,5 +1,4 @@
 //! Label-set checks applied to every incoming series, the way Prometheus and Mimir do.
-use bytes::Bytes;
 use strata_model::METRIC_NAME;
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, the classic Prometheus label-name charset.
@@ -25,7 +24,7 @@ pub(crate) fn is_valid_metric_name(n: &[u8]) -> bool {
 }
 
 /// Renders flattened pairs as `{a="b", c="d"}` for messages (lossy on bad UTF-8).
-pub(crate) fn render(pairs: &[(Bytes, Bytes)]) -> String {
+pub(crate) fn render(pairs: &[(&[u8], &[u8])]) -> String {
     let mut s = String::from("{");
     for (i, (n, v)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -50,10 +49,10 @@ pub(crate) fn render(pairs: &[(Bytes, Bytes)]) -> String {
 /// Normalises and checks one series' labels in place: drops empty-valued labels (an empty
 /// value means "no label" in Prometheus), sorts by name if needed, and rejects invalid or
 /// duplicate names, invalid UTF-8 and a missing or invalid metric name.
-pub(crate) fn check_labels(pairs: &mut Vec<(Bytes, Bytes)>) -> Result<(), String> {
+pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<(), String> {
     pairs.retain(|(_, v)| !v.is_empty());
     if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
     }
     let mut has_name = false;
     for (i, (n, v)) in pairs.iter().enumerate() {
@@ -64,14 +63,15 @@ pub(crate) fn check_labels(pairs: &mut Vec<(Bytes, Bytes)>) -> Result<(), String
                 render(pairs)
             ));
         }
-        if std::str::from_utf8(v).is_err() {
+        // Label values are nearly always ASCII, which is checked a word at a time.
+        if !v.is_ascii() && std::str::from_utf8(v).is_err() {
             return Err(format!(
                 "invalid UTF-8 in value of label {:?} in series {}",
                 String::from_utf8_lossy(n),
                 render(pairs)
             ));
         }
-        if n.as_ref() == METRIC_NAME.as_bytes() {
+        if *n == METRIC_NAME.as_bytes() {
             if !is_valid_metric_name(v) {
                 return Err(format!(
                     "invalid metric name {:?} in series {}",
@@ -98,12 +98,8 @@ pub(crate) fn check_labels(pairs: &mut Vec<(Bytes, Bytes)>) -> Result<(), String
 mod tests {
     use super::*;
 
-    fn p(v: &[(&str, &str)]) -> Vec<(Bytes, Bytes)> {
-        v.iter()
-            .map(|(a, b)| {
-                (Bytes::copy_from_slice(a.as_bytes()), Bytes::copy_from_slice(b.as_bytes()))
-            })
-            .collect()
+    fn p<'a>(v: &[(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
+        v.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())).collect()
     }
 
     #[test]
@@ -126,10 +122,7 @@ mod tests {
             let err = check_labels(&mut p(&labels)).unwrap_err();
             assert!(err.contains(want), "{labels:?}: {err}");
         }
-        let mut bad = vec![
-            (Bytes::from_static(b"__name__"), Bytes::from_static(b"up")),
-            (Bytes::from_static(b"x"), Bytes::from_static(b"\xff")),
-        ];
+        let mut bad: Vec<(&[u8], &[u8])> = vec![(b"__name__", b"up"), (b"x", b"\xff")];
         assert!(check_labels(&mut bad).unwrap_err().contains("UTF-8"));
     }
 }

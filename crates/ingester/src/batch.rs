@@ -1,0 +1,302 @@
+//! A shard's Raft log entry: one tenant's share of one push, the `strata.raft.v1.ShardBatch`
+//! protobuf message.
+//!
+//! [`BatchWriter`] encodes it straight from the slices of the decoded request and
+//! [`DecodedBatch`] reads it in place, without the per-label `Bytes` and per-series `Vec`s of
+//! the generated type. Both speak exactly the generated type's wire format (the writer emits
+//! the bytes prost's `encode` would, fields in number order), so log entries written by
+//! earlier versions still apply and the generated `ShardBatch` can still read new ones.
+use std::ops::Range;
+
+use bytes::Bytes;
+use prost::Message;
+use strata_proto::raft_v1::MetricMetadata;
+
+use crate::wire::{
+    bytes_field_len, put_bytes, put_key, put_varint, varint_len, Fields, WireResult, WireType,
+};
+
+// Field numbers of `ShardBatch` and `SeriesSamples`.
+const BATCH_TENANT: u32 = 1;
+const BATCH_SERIES: u32 = 2;
+const BATCH_METADATA: u32 = 3;
+const SERIES_HASH: u32 = 1;
+const SERIES_LABELS: u32 = 2;
+const SERIES_TIMESTAMPS: u32 = 3;
+const SERIES_VALUES: u32 = 4;
+
+/// Builds one shard's log entry series by series.
+#[derive(Debug)]
+pub(crate) struct BatchWriter {
+    buf: Vec<u8>,
+    /// Kept apart and written last, as prost orders fields; deduplicated.
+    metadata: Vec<MetricMetadata>,
+}
+
+impl BatchWriter {
+    /// An entry for `tenant`, with room for about `capacity` bytes.
+    pub(crate) fn new(tenant: &str, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
+        // proto3 leaves default values (here "") off the wire.
+        if !tenant.is_empty() {
+            put_bytes(BATCH_TENANT, tenant.as_bytes(), &mut buf);
+        }
+        BatchWriter { buf, metadata: Vec::new() }
+    }
+
+    /// Appends a `SeriesSamples`: `labels` sorted by name, `hash` their [`label_hash`].
+    ///
+    /// [`label_hash`]: strata_model::label_hash
+    pub(crate) fn push_series(
+        &mut self,
+        hash: u64,
+        labels: &[(&[u8], &[u8])],
+        samples: &[(i64, f64)],
+    ) {
+        // The message length comes first on the wire, so size it before writing.
+        let ts_len: usize = samples.iter().map(|&(t, _)| varint_len(t as u64)).sum();
+        let vs_len = 8 * samples.len();
+        let mut len = 0;
+        if hash != 0 {
+            len += 1 + varint_len(hash);
+        }
+        for (n, v) in labels {
+            len += bytes_field_len(n.len()) + bytes_field_len(v.len());
+        }
+        if !samples.is_empty() {
+            len += bytes_field_len(ts_len) + bytes_field_len(vs_len);
+        }
+
+        let out = &mut self.buf;
+        out.reserve(len + 4);
+        put_key(BATCH_SERIES, WireType::LengthDelimited, out);
+        put_varint(len as u64, out);
+        let start = out.len();
+        if hash != 0 {
+            put_key(SERIES_HASH, WireType::Varint, out);
+            put_varint(hash, out);
+        }
+        for (n, v) in labels {
+            put_bytes(SERIES_LABELS, n, out);
+            put_bytes(SERIES_LABELS, v, out);
+        }
+        if !samples.is_empty() {
+            // Repeated numbers are packed, the proto3 default.
+            put_key(SERIES_TIMESTAMPS, WireType::LengthDelimited, out);
+            put_varint(ts_len as u64, out);
+            for &(t, _) in samples {
+                put_varint(t as u64, out);
+            }
+            put_key(SERIES_VALUES, WireType::LengthDelimited, out);
+            put_varint(vs_len as u64, out);
+            for &(_, v) in samples {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        debug_assert_eq!(out.len() - start, len);
+    }
+
+    /// Adds metric metadata unless an identical entry is already in this batch.
+    pub(crate) fn push_metadata(&mut self, md: MetricMetadata) {
+        if !self.metadata.contains(&md) {
+            self.metadata.push(md);
+        }
+    }
+
+    /// The encoded `ShardBatch`.
+    pub(crate) fn finish(mut self) -> Bytes {
+        for md in &self.metadata {
+            prost::encoding::message::encode(BATCH_METADATA, md, &mut self.buf);
+        }
+        Bytes::from(self.buf)
+    }
+}
+
+/// Where one `SeriesSamples` lies in a [`DecodedBatch`]'s flat arrays.
+#[derive(Debug)]
+struct SeriesEntry {
+    hash: u64,
+    labels: Range<usize>,
+    timestamps: Range<usize>,
+    values: Range<usize>,
+}
+
+/// A `ShardBatch` read in place: label strings are slices of the entry.
+#[derive(Debug, Default)]
+pub(crate) struct DecodedBatch<'a> {
+    pub(crate) tenant: &'a str,
+    labels: Vec<&'a [u8]>,
+    timestamps: Vec<i64>,
+    values: Vec<f64>,
+    series: Vec<SeriesEntry>,
+    pub(crate) metadata: Vec<MetricMetadata>,
+}
+
+/// One series of a [`DecodedBatch`]: hash, flattened labels, timestamps, values.
+pub(crate) type SeriesView<'b, 'a> = (u64, &'b [&'a [u8]], &'b [i64], &'b [f64]);
+
+impl<'a> DecodedBatch<'a> {
+    /// Decodes a whole entry; nothing of a malformed one is returned.
+    pub(crate) fn decode(payload: &'a [u8]) -> WireResult<Self> {
+        let mut b = DecodedBatch::default();
+        let mut f = Fields::new(payload);
+        while let Some((field, wt)) = f.next_key()? {
+            match field {
+                BATCH_TENANT => b.tenant = f.str(wt)?,
+                BATCH_SERIES => {
+                    let msg = f.bytes(wt)?;
+                    b.decode_series(msg)?;
+                }
+                BATCH_METADATA => b.metadata.push(MetricMetadata::decode(f.bytes(wt)?)?),
+                _ => f.skip(field, wt)?,
+            }
+        }
+        Ok(b)
+    }
+
+    fn decode_series(&mut self, msg: &'a [u8]) -> WireResult<()> {
+        let (l0, t0, v0) = (self.labels.len(), self.timestamps.len(), self.values.len());
+        let mut hash = 0;
+        let mut f = Fields::new(msg);
+        while let Some((field, wt)) = f.next_key()? {
+            match field {
+                SERIES_HASH => hash = f.uint64(wt)?,
+                SERIES_LABELS => self.labels.push(f.bytes(wt)?),
+                SERIES_TIMESTAMPS => f.repeated_int64(wt, &mut self.timestamps)?,
+                SERIES_VALUES => f.repeated_double(wt, &mut self.values)?,
+                _ => f.skip(field, wt)?,
+            }
+        }
+        self.series.push(SeriesEntry {
+            hash,
+            labels: l0..self.labels.len(),
+            timestamps: t0..self.timestamps.len(),
+            values: v0..self.values.len(),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn series(&self) -> impl Iterator<Item = SeriesView<'_, 'a>> + '_ {
+        self.series.iter().map(|s| {
+            (
+                s.hash,
+                &self.labels[s.labels.clone()],
+                &self.timestamps[s.timestamps.clone()],
+                &self.values[s.values.clone()],
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use proptest::prelude::*;
+    use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
+
+    use super::*;
+
+    fn md(name: &str) -> MetricMetadata {
+        MetricMetadata {
+            metric_family_name: name.into(),
+            r#type: "gauge".into(),
+            help: "Help.".into(),
+            unit: String::new(),
+        }
+    }
+
+    /// Hash, label pairs and samples of one series.
+    type TestSeries = (u64, Vec<(Vec<u8>, Vec<u8>)>, Vec<(i64, f64)>);
+
+    /// The generated type for the same content.
+    fn generated(tenant: &str, series: &[TestSeries], metadata: &[MetricMetadata]) -> ShardBatch {
+        ShardBatch {
+            tenant: tenant.into(),
+            series: series
+                .iter()
+                .map(|(hash, labels, samples)| SeriesSamples {
+                    hash: *hash,
+                    labels: labels
+                        .iter()
+                        .flat_map(|(n, v)| [Bytes::from(n.clone()), Bytes::from(v.clone())])
+                        .collect(),
+                    timestamps: samples.iter().map(|s| s.0).collect(),
+                    values: samples.iter().map(|s| s.1).collect(),
+                })
+                .collect(),
+            metadata: metadata.to_vec(),
+        }
+    }
+
+    proptest! {
+        /// The writer emits prost's bytes, and the reader reads them back.
+        #[test]
+        fn matches_the_generated_codec(
+            tenant in "[a-z]{0,8}",
+            series in prop::collection::vec(
+                (
+                    any::<u64>(),
+                    prop::collection::vec(
+                        (prop::collection::vec(any::<u8>(), 0..200), prop::collection::vec(any::<u8>(), 0..20)),
+                        0..5,
+                    ),
+                    prop::collection::vec((any::<i64>(), any::<f64>()), 0..5),
+                ),
+                0..6,
+            ),
+            with_md in any::<bool>(),
+        ) {
+            let metadata = if with_md { vec![md("a"), md("b")] } else { vec![] };
+            let mut w = BatchWriter::new(&tenant, 0);
+            for (hash, labels, samples) in &series {
+                let pairs: Vec<(&[u8], &[u8])> =
+                    labels.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+                w.push_series(*hash, &pairs, samples);
+            }
+            for m in &metadata {
+                w.push_metadata(m.clone());
+                w.push_metadata(m.clone());
+            }
+            let ours = w.finish();
+            let want = generated(&tenant, &series, &metadata);
+            prop_assert_eq!(&ours[..], &want.encode_to_vec()[..]);
+
+            let d = DecodedBatch::decode(&ours).unwrap();
+            prop_assert_eq!(d.tenant, tenant.as_str());
+            prop_assert_eq!(&d.metadata, &metadata);
+            let got: Vec<_> = d.series().collect();
+            prop_assert_eq!(got.len(), series.len());
+            for ((hash, labels, ts, vs), (h, l, s)) in got.into_iter().zip(&series) {
+                prop_assert_eq!(hash, *h);
+                let flat: Vec<&[u8]> = l.iter().flat_map(|(n, v)| [&n[..], &v[..]]).collect();
+                prop_assert_eq!(labels, &flat[..]);
+                let want_ts: Vec<i64> = s.iter().map(|x| x.0).collect();
+                let want_vs: Vec<u64> = s.iter().map(|x| x.1.to_bits()).collect();
+                prop_assert_eq!(ts, &want_ts[..]);
+                prop_assert_eq!(vs.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_vs);
+            }
+        }
+
+        /// On any input the reader agrees with prost on whether it is a valid `ShardBatch`.
+        #[test]
+        fn accepts_what_prost_accepts(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(DecodedBatch::decode(&bytes).is_ok(), ShardBatch::decode(&bytes[..]).is_ok());
+        }
+    }
+
+    #[test]
+    fn reads_unpacked_numbers_and_unknown_fields() {
+        // SeriesSamples{hash: 7, timestamps: [5] (unpacked), values: [1.5] (unpacked), 9: 1}
+        let mut s = vec![0x08, 7, 0x18, 5, 0x21];
+        s.extend_from_slice(&1.5f64.to_le_bytes());
+        s.extend_from_slice(&[0x48, 1]);
+        let mut entry = vec![0x0a, 1, b't', 0x12, s.len() as u8];
+        entry.extend_from_slice(&s);
+        let d = DecodedBatch::decode(&entry).unwrap();
+        let got: Vec<_> = d.series().collect();
+        assert_eq!(d.tenant, "t");
+        assert_eq!(got, vec![(7, &[][..], &[5i64][..], &[1.5f64][..])]);
+        let p = ShardBatch::decode(&entry[..]).unwrap();
+        assert_eq!((p.series[0].timestamps[0], p.series[0].values[0]), (5, 1.5));
+    }
+}
