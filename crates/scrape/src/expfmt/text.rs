@@ -119,11 +119,15 @@ fn series(cur: &mut Cursor) -> Result<RawSample> {
     cur.skip_blanks();
     let mut ts = None;
     if !end_of_line(cur) {
+        // Prometheus' lexer takes digits only; prometheus/common (and its fuzz corpus)
+        // also takes a minus sign, which costs nothing to allow.
+        let minus = cur.eat(b'-');
         let digits = cur.take_while(|c| c.is_ascii_digit());
         if digits.is_empty() {
             return Err(cur.err(format!("expected timestamp or new record, got {}", cur.got())));
         }
         let t = std::str::from_utf8(digits).ok().and_then(|d| d.parse::<i64>().ok());
+        let t = if minus { t.map(|t| -t) } else { t };
         ts = Some(t.ok_or_else(|| cur.err("timestamp out of range"))?);
         cur.skip_blanks();
         if !end_of_line(cur) {
