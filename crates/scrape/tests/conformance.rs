@@ -34,7 +34,8 @@ fn base64(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(val).collect();
     let mut out = Vec::new();
     for chunk in digits.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
+        let n =
+            chunk.iter().enumerate().fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     out
@@ -157,11 +158,14 @@ fn prometheus_common_corpus() {
         match (got.is_err(), accepted_upstream) {
             (true, false) => bad.0 += 1,
             (false, true) => bad.2 += 1,
-            (rejected, _) => println!("  FAIL {name}: rejected={rejected}, Prometheus accepts={accepted_upstream}"),
+            (rejected, _) => println!(
+                "  FAIL {name}: rejected={rejected}, Prometheus accepts={accepted_upstream}"
+            ),
         }
     }
-    let text = run(&std::fs::read(base.join("testdata/text")).unwrap(), Format::PrometheusText, false)
-        .expect("testdata/text parses");
+    let text =
+        run(&std::fs::read(base.join("testdata/text")).unwrap(), Format::PrometheusText, false)
+            .expect("testdata/text parses");
     println!(
         "prometheus-common: should-parse {}/{}, should-fail rejected {}/{} (+{} accepted as Prometheus does), testdata/text {} samples",
         good.0, good.1, bad.0, bad.1, bad.2, text.samples.len()

@@ -30,7 +30,8 @@ pub use meta::{FamilyMetadata, MetricType};
 /// (OpenMetrics 1.0.0, OpenMetrics 0.0.1, Prometheus text 1.0.0, Prometheus text 0.0.4) and
 /// the default UTF-8 name handling (`escaping=allow-utf-8`). Protobuf is not listed: we do
 /// not parse it yet.
-pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+pub const ACCEPT_HEADER: &str =
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
 application/openmetrics-text;version=0.0.1;q=0.5,\
 text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
 text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
@@ -62,7 +63,10 @@ impl Format {
     /// unparsable or unknown type uses `fallback` (the scrape config's
     /// `fallback_scrape_protocol`) with a warning, or fails the scrape when there is none.
     /// Returns the format and the warning to log, if any.
-    pub fn negotiate(content_type: &str, fallback: Option<Format>) -> Result<(Format, Option<String>)> {
+    pub fn negotiate(
+        content_type: &str,
+        fallback: Option<Format>,
+    ) -> Result<(Format, Option<String>)> {
         let problem = if content_type.trim().is_empty() {
             "non-compliant scrape target sending blank Content-Type".to_string()
         } else {
@@ -82,7 +86,10 @@ impl Format {
             }
         };
         match fallback {
-            Some(f) => Ok((f, Some(format!("{problem}, using fallback_scrape_protocol {:?}", f.media_type())))),
+            Some(f) => Ok((
+                f,
+                Some(format!("{problem}, using fallback_scrape_protocol {:?}", f.media_type())),
+            )),
             None => Err(ParseError::UnsupportedContentType(format!(
                 "{problem} and no fallback_scrape_protocol specified for target"
             ))),
@@ -164,7 +171,12 @@ pub struct Parsed {
 
 /// Parses a scraped (already decompressed) body. Samples without a timestamp get
 /// `default_ts_ms`.
-pub fn parse(body: &[u8], content_type: &str, default_ts_ms: i64, opts: &ParseOptions) -> Result<Parsed> {
+pub fn parse(
+    body: &[u8],
+    content_type: &str,
+    default_ts_ms: i64,
+    opts: &ParseOptions,
+) -> Result<Parsed> {
     let (format, warning) = Format::negotiate(content_type, opts.fallback)?;
     let mut parsed = parse_format(body, format, default_ts_ms, opts)?;
     parsed.warning = warning;
@@ -172,7 +184,12 @@ pub fn parse(body: &[u8], content_type: &str, default_ts_ms: i64, opts: &ParseOp
 }
 
 /// Parses a body in a known format.
-pub fn parse_format(body: &[u8], format: Format, default_ts_ms: i64, opts: &ParseOptions) -> Result<Parsed> {
+pub fn parse_format(
+    body: &[u8],
+    format: Format,
+    default_ts_ms: i64,
+    opts: &ParseOptions,
+) -> Result<Parsed> {
     let mut out = Output { default_ts_ms, samples: Vec::new(), meta: meta::MetaSet::default() };
     match format {
         Format::PrometheusText => text::parse(body, &mut out)?,
@@ -180,6 +197,9 @@ pub fn parse_format(body: &[u8], format: Format, default_ts_ms: i64, opts: &Pars
     }
     Ok(Parsed { format, samples: out.samples, metadata: out.meta.into_vec(), warning: None })
 }
+
+/// Exemplar labels (in exposition order), value and timestamp.
+pub(crate) type RawExemplar = (Vec<(String, String)>, f64, Option<i64>);
 
 /// A sample as the lexers see it, before label checks and normalization.
 #[derive(Debug)]
@@ -190,7 +210,7 @@ pub(crate) struct RawSample {
     pub labels: Vec<(String, String)>,
     pub value: f64,
     pub ts: Option<i64>,
-    pub exemplar: Option<(Vec<(String, String)>, f64, Option<i64>)>,
+    pub exemplar: Option<RawExemplar>,
 }
 
 /// What both parsers write into.

@@ -68,7 +68,9 @@ fn meta(
         _ => {
             let n = cur.metric_name();
             if n.is_empty() {
-                return Err(cur.err(format!("expected metric name after {what}, got {}", cur.got())));
+                return Err(
+                    cur.err(format!("expected metric name after {what}, got {}", cur.got()))
+                );
             }
             lex::utf8(n, "metric name", line)?.to_string()
         }
@@ -87,7 +89,10 @@ fn meta(
         }
         "TYPE" => {
             let kind = MetricType::from_openmetrics(text).ok_or_else(|| {
-                ParseError::at(line, format!("invalid metric type {:?}", String::from_utf8_lossy(text)))
+                ParseError::at(
+                    line,
+                    format!("invalid metric type {:?}", String::from_utf8_lossy(text)),
+                )
             })?;
             *last_type = kind;
             out.meta.set_type(&name, kind);
@@ -95,9 +100,14 @@ fn meta(
         _ => {
             let unit = lex::utf8(text, "unit", line)?;
             let suffix_ok = unit.is_empty()
-                || name.strip_suffix(unit).is_some_and(|head| head.len() > 1 && head.ends_with('_'));
+                || name
+                    .strip_suffix(unit)
+                    .is_some_and(|head| head.len() > 1 && head.ends_with('_'));
             if !suffix_ok {
-                return Err(ParseError::at(line, format!("unit {unit:?} not a suffix of metric {name:?}")));
+                return Err(ParseError::at(
+                    line,
+                    format!("unit {unit:?} not a suffix of metric {name:?}"),
+                ));
             }
             out.meta.set_unit(&name, unit.to_string());
         }
@@ -118,9 +128,8 @@ fn spaced_token<'a>(cur: &mut Cursor<'a>) -> Option<&'a [u8]> {
 }
 
 fn seconds_to_ms(cur: &Cursor, tok: &[u8], what: &str) -> Result<i64> {
-    let ts = lex::parse_value(tok).ok_or_else(|| {
-        cur.err(format!("invalid {what} {:?}", String::from_utf8_lossy(tok)))
-    })?;
+    let ts = lex::parse_value(tok)
+        .ok_or_else(|| cur.err(format!("invalid {what} {:?}", String::from_utf8_lossy(tok))))?;
     if !ts.is_finite() {
         return Err(cur.err(format!("invalid {what} {ts}")));
     }
@@ -184,12 +193,16 @@ fn series(cur: &mut Cursor, strict: bool) -> Result<RawSample> {
             };
             ets = Some(seconds_to_ms(cur, tok, "exemplar timestamp")?);
         }
-        let runes: usize =
-            elabels.iter().map(|(n, v): &(String, String)| n.chars().count() + v.chars().count()).sum();
+        let runes: usize = elabels
+            .iter()
+            .map(|(n, v): &(String, String)| n.chars().count() + v.chars().count())
+            .sum();
         if runes <= EXEMPLAR_MAX_RUNES {
             exemplar = Some((elabels, evalue, ets));
         } else if strict {
-            return Err(cur.err(format!("exemplar label set has {runes} runes, more than {EXEMPLAR_MAX_RUNES}")));
+            return Err(cur.err(format!(
+                "exemplar label set has {runes} runes, more than {EXEMPLAR_MAX_RUNES}"
+            )));
         }
         line_end(cur, "exemplar")?;
     } else {

@@ -57,7 +57,10 @@ impl Strict {
     fn start_family(&mut self, line: usize, name: &str) -> Result<()> {
         self.close_family()?;
         if self.family_names.contains(name) || self.claimed.contains(name) {
-            return Err(ParseError::at(line, format!("metric family {name:?} clashes with an earlier family")));
+            return Err(ParseError::at(
+                line,
+                format!("metric family {name:?} clashes with an earlier family"),
+            ));
         }
         self.family_names.insert(name.to_string());
         self.family = Some(Family { name: name.to_string(), ..Family::default() });
@@ -98,7 +101,10 @@ impl Strict {
                 for s in suffixes(f.kind) {
                     let n = format!("{name}{s}");
                     if n != name && self.family_names.contains(&n) {
-                        return Err(ParseError::at(line, format!("metric family {name:?} clashes with {n:?}")));
+                        return Err(ParseError::at(
+                            line,
+                            format!("metric family {name:?} clashes with {n:?}"),
+                        ));
                     }
                 }
             }
@@ -106,7 +112,10 @@ impl Strict {
             _ => {}
         }
         if !f.unit.is_empty() && matches!(f.kind, MetricType::Info | MetricType::StateSet) {
-            return Err(ParseError::at(line, format!("{} metric {name:?} cannot have a unit", f.kind.as_str())));
+            return Err(ParseError::at(
+                line,
+                format!("{} metric {name:?} cannot have a unit", f.kind.as_str()),
+            ));
         }
         Ok(())
     }
@@ -135,7 +144,10 @@ impl Strict {
         }
         let counter_like = |what: &str| -> Result<()> {
             if v.is_nan() || v < 0.0 {
-                return Err(err(format!("{what} {:?} must be a non-negative number, got {v}", s.name)));
+                return Err(err(format!(
+                    "{what} {:?} must be a non-negative number, got {v}",
+                    s.name
+                )));
             }
             Ok(())
         };
@@ -172,7 +184,9 @@ impl Strict {
         g.last_ts.insert(series, s.ts);
         match (f.kind, suffix) {
             (MetricType::Counter, "_total") => counter_like("counter")?,
-            (MetricType::Info, _) if v != 1.0 => return Err(err(format!("info value must be 1, got {v}"))),
+            (MetricType::Info, _) if v != 1.0 => {
+                return Err(err(format!("info value must be 1, got {v}")))
+            }
             (MetricType::StateSet, _) => {
                 if label(&f.name).is_none() {
                     return Err(err(format!("stateset sample needs a {:?} label", f.name)));
@@ -244,7 +258,9 @@ impl Group {
         if !matches!(kind, MetricType::Histogram | MetricType::GaugeHistogram) {
             return Ok(());
         }
-        let Some(inf) = self.inf_bucket else { return Err(err("histogram without le=\"+Inf\" bucket")) };
+        let Some(inf) = self.inf_bucket else {
+            return Err(err("histogram without le=\"+Inf\" bucket"));
+        };
         if self.count.is_some() != self.sum.is_some() {
             return Err(err("histogram has only one of count and sum"));
         }

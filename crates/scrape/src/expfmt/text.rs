@@ -45,7 +45,11 @@ fn comment_or_meta(cur: &mut Cursor, out: &mut Output, last_type: &mut MetricTyp
         skip_line(cur);
         return Ok(());
     }
-    let is_help = if cur.eat_str(b"HELP") { true } else if cur.eat_str(b"TYPE") { false } else {
+    let is_help = if cur.eat_str(b"HELP") {
+        true
+    } else if cur.eat_str(b"TYPE") {
+        false
+    } else {
         skip_line(cur);
         return Ok(());
     };
@@ -65,7 +69,9 @@ fn comment_or_meta(cur: &mut Cursor, out: &mut Output, last_type: &mut MetricTyp
         _ => {
             let n = cur.metric_name();
             if n.is_empty() {
-                return Err(cur.err(format!("expected metric name after {what}, got {}", cur.got())));
+                return Err(
+                    cur.err(format!("expected metric name after {what}, got {}", cur.got()))
+                );
             }
             lex::utf8(n, "metric name", cur.line())?.to_string()
         }
@@ -113,9 +119,8 @@ fn series(cur: &mut Cursor) -> Result<RawSample> {
     if tok.is_empty() {
         return Err(cur.err(format!("expected value after metric, got {}", cur.got())));
     }
-    let value = lex::parse_value(tok).ok_or_else(|| {
-        cur.err(format!("invalid value {:?}", String::from_utf8_lossy(tok)))
-    })?;
+    let value = lex::parse_value(tok)
+        .ok_or_else(|| cur.err(format!("invalid value {:?}", String::from_utf8_lossy(tok))))?;
     cur.skip_blanks();
     let mut ts = None;
     if !end_of_line(cur) {
