@@ -1,5 +1,12 @@
-//! Scraping for Strata: today the exposition-format parsers; discovery, the target
-//! manager, the scrape loop and relabeling will live here too (see DESIGN.md).
+//! Scraping for Strata: the exposition-format parsers, the `scrape_configs` configuration,
+//! relabeling and target building; the target manager and the scrape loop will live here
+//! too (see DESIGN.md).
+//!
+//! - [`config::ScrapeSection`]: `global` and `scrape_configs` in `prometheus.yml` syntax,
+//!   validated into [`config::ScrapeConfigs`].
+//! - [`relabel::relabel`]: Prometheus' relabeling, every action.
+//! - [`targets::targets_from_group`]: the labels and URL of each target of a static or
+//!   file-discovered group, after `relabel_configs`.
 //!
 //! [`expfmt::parse`] turns a scraped body into samples and per-family metadata. The format
 //! is chosen from the response's `Content-Type` the way Prometheus chooses it
@@ -14,4 +21,7 @@
 //! assert_eq!(parsed.samples[0].timestamp_ms, 1_000);
 //! ```
 
+pub mod config;
 pub mod expfmt;
+pub mod relabel;
+pub mod targets;
