@@ -93,16 +93,13 @@ pub enum TlsVersion {
 
 impl<'de> Deserialize<'de> for TlsVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
+        super::parse_scalar(d, "a TLS version", |s| match s {
             "TLS10" => Ok(TlsVersion::Tls10),
             "TLS11" => Ok(TlsVersion::Tls11),
             "TLS12" => Ok(TlsVersion::Tls12),
             "TLS13" => Ok(TlsVersion::Tls13),
-            _ => Err(serde::de::Error::custom(format!(
-                "unknown TLS version: {s} (use TLS10, TLS11, TLS12 or TLS13)"
-            ))),
-        }
+            _ => Err(format!("unknown TLS version: {s} (use TLS10, TLS11, TLS12 or TLS13)")),
+        })
     }
 }
 
@@ -138,6 +135,13 @@ pub struct TlsConfig {
 impl TryFrom<RawTlsConfig> for TlsConfig {
     type Error = String;
     fn try_from(r: RawTlsConfig) -> Result<Self, String> {
+        // serde reports this error at the enclosing entry, so name the key here.
+        Self::check(r).map_err(|e| format!("tls_config: {e}"))
+    }
+}
+
+impl TlsConfig {
+    fn check(r: RawTlsConfig) -> Result<Self, String> {
         let ca = Secret::pick(r.ca, r.ca_file, "ca & ca_file")?;
         let cert = Secret::pick(r.cert, r.cert_file, "cert & cert_file")?;
         let key = Secret::pick(r.key, r.key_file, "key & key_file")?;
@@ -172,7 +176,7 @@ impl TryFrom<RawTlsConfig> for TlsConfig {
 }
 
 impl TlsConfig {
-    fn join_dir(&mut self, dir: &Path) {
+    pub(crate) fn join_dir(&mut self, dir: &Path) {
         for s in [&mut self.ca, &mut self.cert, &mut self.key].into_iter().flatten() {
             s.join_dir(dir);
         }
@@ -283,9 +287,45 @@ impl HttpClientConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Refused;
 
-pub(crate) fn refuse<'de, D: Deserializer<'de>>(why: &str, d: D) -> Result<Refused, D::Error> {
-    serde::de::IgnoredAny::deserialize(d)?;
-    Err(serde::de::Error::custom(why))
+/// Fails on whatever value the key has, from inside the visitor so that the error carries
+/// the key's path and line.
+pub(crate) fn refuse<'de, D: Deserializer<'de>>(
+    why: &'static str,
+    d: D,
+) -> Result<Refused, D::Error> {
+    use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+    struct V(&'static str);
+    impl<'de> Visitor<'de> for V {
+        type Value = Refused;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Refused, E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Refused, E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Refused, E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Refused, E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_str<E: Error>(self, _: &str) -> Result<Refused, E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Refused, E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Refused, A::Error> {
+            Err(A::Error::custom(self.0))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Refused, A::Error> {
+            Err(A::Error::custom(self.0))
+        }
+    }
+    d.deserialize_any(V(why))
 }
 
 pub(crate) fn refuse_proxy<'de, D: Deserializer<'de>>(d: D) -> Result<Refused, D::Error> {

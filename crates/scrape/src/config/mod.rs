@@ -45,6 +45,7 @@ use crate::relabel::is_valid_label_name;
 pub use http::{
     Auth, HttpClientConfig, RawAuthorization, RawBasicAuth, Refused, Secret, TlsConfig, TlsVersion,
 };
+pub(crate) use units::parse_scalar;
 pub use units::{format_duration, parse_byte_size, parse_duration, ByteSize, PromDuration};
 
 /// A configuration problem, naming the key that is wrong.
@@ -138,35 +139,50 @@ impl ScrapeProtocol {
 
 impl<'de> Deserialize<'de> for ScrapeProtocol {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let p = ScrapeProtocol::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            let names: Vec<_> = ScrapeProtocol::ALL.iter().map(|p| p.name()).collect();
-            serde::de::Error::custom(format!("unknown scrape protocol {s}, supported: {names:?}"))
-        })?;
-        if p == ScrapeProtocol::PrometheusProto {
-            return Err(serde::de::Error::custom(
-                "PrometheusProto is not supported by Strata yet (no protobuf parser)",
-            ));
-        }
-        Ok(p)
+        parse_scalar(d, "a scrape protocol", |s| {
+            let p = ScrapeProtocol::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+                let names: Vec<_> = ScrapeProtocol::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown scrape protocol {s}, supported: {names:?}")
+            })?;
+            if p == ScrapeProtocol::PrometheusProto {
+                return Err(
+                    "PrometheusProto is not supported by Strata yet (no protobuf parser)".into()
+                );
+            }
+            Ok(p)
+        })
     }
 }
 
 /// Label names and values from YAML, where a value may be written as a number or a boolean
 /// (`rack: 1`) and is then read as its text, as Go's YAML does.
 fn label_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw = BTreeMap::<String, serde_yaml_ng::Value>::deserialize(d)?;
-    let mut out = BTreeMap::new();
-    for (name, value) in raw {
-        if !is_valid_label_name(&name) {
-            return Err(serde::de::Error::custom(format!("{name:?} is not a valid label name")));
+    use serde::de::{Error, MapAccess, Visitor};
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of label names to values")
         }
-        let value = scalar_text(&value).ok_or_else(|| {
-            serde::de::Error::custom(format!("the value of label {name:?} must be a string"))
-        })?;
-        out.insert(name, value);
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        // Checked inside the visitor so that the error names this mapping and its line.
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((name, value)) = map.next_entry::<String, serde_yaml_ng::Value>()? {
+                if !is_valid_label_name(&name) {
+                    return Err(A::Error::custom(format!("{name:?} is not a valid label name")));
+                }
+                let value = scalar_text(&value).ok_or_else(|| {
+                    A::Error::custom(format!("the value of label {name:?} must be a string"))
+                })?;
+                out.insert(name, value);
+            }
+            Ok(out)
+        }
     }
-    Ok(out)
+    d.deserialize_any(V)
 }
 
 pub(crate) fn scalar_text(v: &serde_yaml_ng::Value) -> Option<String> {

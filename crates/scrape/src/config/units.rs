@@ -94,42 +94,44 @@ impl fmt::Display for PromDuration {
     }
 }
 
-/// Accepts a string, or the integer 0 (YAML reads a bare `0` as a number).
-fn string_or_zero<'de, D: Deserializer<'de>>(
+/// Reads a scalar with `parse`, failing inside the visitor so that the YAML error points at
+/// the value itself (its key path and line), not at the enclosing mapping. Numbers are
+/// parsed as their text (YAML reads a bare `0` as a number).
+pub(crate) fn parse_scalar<'de, D, T>(
     d: D,
     expecting: &'static str,
-) -> Result<String, D::Error> {
-    struct V(&'static str);
-    impl Visitor<'_> for V {
-        type Value = String;
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+    impl<T> Visitor<'_> for V<T> {
+        type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.0)
+            f.write_str(self.expecting)
         }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            (self.parse)(v).map_err(E::custom)
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            if v == 0 {
-                Ok("0".into())
-            } else {
-                Err(E::invalid_value(de::Unexpected::Unsigned(v), &self))
-            }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            (self.parse)(&v.to_string()).map_err(E::custom)
         }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            if v == 0 {
-                Ok("0".into())
-            } else {
-                Err(E::invalid_value(de::Unexpected::Signed(v), &self))
-            }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            (self.parse)(&v.to_string()).map_err(E::custom)
         }
     }
-    d.deserialize_any(V(expecting))
+    d.deserialize_any(V { expecting, parse })
 }
 
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = string_or_zero(d, "a duration such as 30s, 1m30s or 500ms")?;
-        parse_duration(&s).map(PromDuration).map_err(de::Error::custom)
+        parse_scalar(d, "a duration such as 30s, 1m30s or 500ms", |s| {
+            parse_duration(s).map(PromDuration)
+        })
     }
 }
 
@@ -181,8 +183,7 @@ fn parse_units(s: &str, units: &[&str; 7]) -> Result<u64, &'static str> {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = string_or_zero(d, "a byte size such as 10MiB")?;
-        parse_byte_size(&s).map(ByteSize).map_err(de::Error::custom)
+        parse_scalar(d, "a byte size such as 10MiB", |s| parse_byte_size(s).map(ByteSize))
     }
 }
 

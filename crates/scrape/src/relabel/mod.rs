@@ -91,9 +91,9 @@ impl fmt::Display for Action {
 
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Action::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown relabel action {s:?}")))
+        crate::config::parse_scalar(d, "a relabel action", |s| {
+            Action::parse(s).ok_or_else(|| format!("unknown relabel action {s:?}"))
+        })
     }
 }
 
@@ -104,11 +104,17 @@ impl<'de> Deserialize<'de> for Action {
 pub struct RawRelabelConfig {
     pub source_labels: Option<Vec<String>>,
     pub separator: Option<String>,
+    /// `regex:` with no value is the empty regex, as in Prometheus (not the default).
+    #[serde(default, deserialize_with = "null_is_empty")]
     pub regex: Option<String>,
     pub modulus: Option<u64>,
     pub target_label: Option<String>,
     pub replacement: Option<String>,
     pub action: Option<Action>,
+}
+
+fn null_is_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// A regular expression anchored at both ends (`^(?:...)$`), as Prometheus compiles them.
@@ -170,8 +176,11 @@ impl TryFrom<RawRelabelConfig> for RelabelConfig {
             }
         }
         let regex_src = raw.regex.as_deref().unwrap_or(DEFAULT_REGEX);
-        let regex = AnchoredRegex::new(regex_src)
-            .map_err(|e| format!("invalid regex {regex_src:?}: {e}"))?;
+        let regex = AnchoredRegex::new(regex_src).map_err(|e| {
+            // Report the error against the text as written, not the anchored form.
+            let e = Regex::new(regex_src).err().unwrap_or(e);
+            format!("invalid regex {regex_src:?}: {e}")
+        })?;
         let cfg = RelabelConfig {
             source_labels: raw.source_labels.clone().unwrap_or_default(),
             separator: raw.separator.clone().unwrap_or_else(|| DEFAULT_SEPARATOR.into()),
