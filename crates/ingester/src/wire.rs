@@ -48,17 +48,37 @@ impl<'a> Fields<'a> {
 
     /// The next field's number and wire type; `None` at the end of the message. The caller
     /// must then consume the field's value with one of the methods below.
+    #[inline]
     pub(crate) fn next_key(&mut self) -> WireResult<Option<(u32, WireType)>> {
-        if self.buf.is_empty() {
-            return Ok(None);
+        let Some(&b) = self.buf.first() else { return Ok(None) };
+        // Fast path for one-byte keys (fields 1 to 15, all this module reads); anything
+        // else, invalid keys included, goes to prost.
+        if (8..0x80).contains(&b) {
+            if let Ok(wire_type) = WireType::try_from(u64::from(b & 7)) {
+                self.buf = &self.buf[1..];
+                return Ok(Some((u32::from(b >> 3), wire_type)));
+            }
         }
         Ok(Some(decode_key(&mut self.buf)?))
     }
 
+    /// A varint; one-byte ones (most lengths) without a call.
+    #[inline]
+    fn varint(&mut self) -> WireResult<u64> {
+        match self.buf.first() {
+            Some(&b) if b < 0x80 => {
+                self.buf = &self.buf[1..];
+                Ok(u64::from(b))
+            }
+            _ => Ok(decode_varint(&mut self.buf)?),
+        }
+    }
+
     /// The contents of a length-delimited field (bytes, string, sub-message, packed numbers).
+    #[inline]
     pub(crate) fn bytes(&mut self, wire_type: WireType) -> WireResult<&'a [u8]> {
         check_wire_type(WireType::LengthDelimited, wire_type)?;
-        let len = decode_varint(&mut self.buf)?;
+        let len = self.varint()?;
         if len > self.buf.len() as u64 {
             return Err(WireError(Cow::Borrowed("buffer underflow")));
         }
@@ -142,14 +162,22 @@ pub(crate) fn put_varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 /// Bytes taken by `v` as a varint.
+#[inline]
 pub(crate) fn varint_len(v: u64) -> usize {
     encoded_len_varint(v)
 }
 
 /// Appends a length-delimited field (`bytes` or `string`).
+#[inline]
 pub(crate) fn put_bytes(field: u32, v: &[u8], out: &mut Vec<u8>) {
-    put_key(field, WireType::LengthDelimited, out);
-    put_varint(v.len() as u64, out);
+    if field < 16 && v.len() < 0x80 {
+        // One-byte key and length, the common case for label strings.
+        let key = (field << 3) as u8 | WireType::LengthDelimited as u8;
+        out.extend_from_slice(&[key, v.len() as u8]);
+    } else {
+        put_key(field, WireType::LengthDelimited, out);
+        put_varint(v.len() as u64, out);
+    }
     out.extend_from_slice(v);
 }
 
@@ -198,6 +226,17 @@ mod tests {
         let (n, wt) = f.next_key().unwrap().unwrap();
         assert_eq!((n, f.double(wt).unwrap()), (3, 1.5));
         assert!(f.next_key().unwrap().is_none());
+        // Keys prost refuses are refused here too: field 0, wire types 6 and 7, over u32.
+        for bad in [&[0x02u8, 0][..], &[0x0e, 0], &[0x0f, 0], &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]]
+        {
+            assert!(Fields::new(bad).next_key().is_err(), "{bad:?}");
+        }
+        let (mut long, mut theirs) = (vec![0u8; 300], Vec::new());
+        let mut ours = Vec::new();
+        long[0] = 1;
+        put_bytes(2, &long, &mut ours);
+        prost::encoding::bytes::encode(2, &long, &mut theirs);
+        assert_eq!(ours, theirs);
         // Truncated and mistyped fields are errors.
         assert!(Fields::new(&[0x0a, 5, b'a']).bytes(WireType::LengthDelimited).is_err());
         let mut f = Fields::new(&[0x08, 1]);
