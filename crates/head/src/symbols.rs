@@ -98,7 +98,11 @@ impl HashIndex {
     /// Ids stored under `hash`, oldest first.
     pub(crate) fn get(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
         let first = self.first.get(&hash).copied();
-        let more = first.and_then(|_| self.more.get(&hash)).map(Vec::as_slice).unwrap_or(&[]);
+        // Collisions are rare: skip the second probe while there are none at all.
+        let more = match first {
+            Some(_) if !self.more.is_empty() => self.more.get(&hash).map_or(&[][..], Vec::as_slice),
+            _ => &[],
+        };
         first.into_iter().chain(more.iter().copied())
     }
 
@@ -155,10 +159,23 @@ impl Interner {
 
     /// The string of a symbol this interner handed out ("" for any other).
     pub(crate) fn resolve(&self, sym: u32) -> &str {
+        let (start, end) = self.span(sym);
+        self.buf.get(start..end).unwrap_or("")
+    }
+
+    /// [`Interner::resolve`] as bytes, for comparing on the append path: byte slicing skips
+    /// the char-boundary checks of `str` slicing.
+    #[inline]
+    pub(crate) fn resolve_bytes(&self, sym: u32) -> &[u8] {
+        let (start, end) = self.span(sym);
+        self.buf.as_bytes().get(start..end).unwrap_or(b"")
+    }
+
+    #[inline]
+    fn span(&self, sym: u32) -> (usize, usize) {
         let i = sym as usize;
         let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
-        let end = self.ends.get(i).copied().unwrap_or(start);
-        self.buf.get(start..end).unwrap_or("")
+        (start, self.ends.get(i).copied().unwrap_or(start))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -187,6 +204,8 @@ mod tests {
         assert_eq!(i.resolve(b), "");
         assert_eq!(i.resolve(c), "instance");
         assert_eq!(i.resolve(99), "");
+        assert_eq!(i.resolve_bytes(c), b"instance");
+        assert_eq!(i.resolve_bytes(99), b"");
         assert_eq!(i.get("instance"), Some(c));
         assert_eq!(i.get("nope"), None);
     }

@@ -131,7 +131,7 @@ impl TenantHead {
                     && s.labels
                         .iter()
                         .zip(labels)
-                        .all(|(&sym, l)| self.symbols.resolve(sym).as_bytes() == l.as_ref())
+                        .all(|(&sym, l)| self.symbols.resolve_bytes(sym) == l.as_ref())
             })
         })
     }
