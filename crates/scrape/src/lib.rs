@@ -1,12 +1,14 @@
 //! Scraping for Strata: the exposition-format parsers, the `scrape_configs` configuration,
-//! relabeling and target building; the target manager and the scrape loop will live here
-//! too (see DESIGN.md).
+//! relabeling, target building and the scrape loop; the target manager will live here too
+//! (see DESIGN.md).
 //!
 //! - [`config::ScrapeSection`]: `global` and `scrape_configs` in `prometheus.yml` syntax,
 //!   validated into [`config::ScrapeConfigs`].
 //! - [`relabel::relabel`]: Prometheus' relabeling, every action.
 //! - [`targets::targets_from_group`]: the labels and URL of each target of a static or
 //!   file-discovered group, after `relabel_configs`.
+//! - [`scrape_loop::spawn`]: scrapes one target every interval and writes its samples, the
+//!   `up`/`scrape_*` series and staleness markers to a [`strata_model::PushSink`].
 //!
 //! [`expfmt::parse`] turns a scraped body into samples and per-family metadata. The format
 //! is chosen from the response's `Content-Type` the way Prometheus chooses it
@@ -24,4 +26,5 @@
 pub mod config;
 pub mod expfmt;
 pub mod relabel;
+pub mod scrape_loop;
 pub mod targets;
