@@ -335,6 +335,13 @@ async fn honor_labels_and_sample_limit() {
     assert_eq!(value(&p, &t("scrape_samples_scraped"), ts).as_deref(), Some("2"));
     assert_eq!(handle.status().last_error.as_deref(), Some("sample limit exceeded"));
     handle.stop(StopMode::Now).await;
+
+    let (cfg, target) = job(&addr, "    body_size_limit: 10B\n");
+    let (handle, mut rx) = start(&cfg, &target);
+    let p = next(&mut rx).await;
+    assert_eq!(value(&p, &t("up"), p[0].2).as_deref(), Some("0"));
+    assert_eq!(handle.status().last_error.as_deref(), Some("body size limit exceeded"));
+    handle.stop(StopMode::Now).await;
 }
 
 #[tokio::test]
