@@ -122,6 +122,29 @@ impl Head {
         }
     }
 
+    /// [`Head::append`] for each `(hash, labels, timestamps, values)` of one tenant, finding
+    /// the tenant once rather than per series.
+    pub fn append_all<'s, L, I>(&mut self, tenant: &str, series: I, report: &mut ApplyReport)
+    where
+        L: AsRef<[u8]> + 's,
+        I: IntoIterator<Item = (u64, &'s [L], &'s [i64], &'s [f64])>,
+    {
+        let cfg = &self.cfg;
+        let mut created = None;
+        let t = match self.tenants.get_mut(tenant) {
+            Some(t) => t,
+            None => created.insert(TenantHead::default()),
+        };
+        for (hash, labels, ts, vs) in series {
+            if !ts.is_empty() && !vs.is_empty() {
+                t.append(cfg, hash, labels, ts, vs, report);
+            }
+        }
+        if let Some(t) = created.filter(|t| !t.is_empty()) {
+            self.tenants.insert(tenant.to_owned(), t);
+        }
+    }
+
     /// [`Head::append`] for a [`Labels`] value, computing its hash.
     pub fn append_labels(
         &mut self,

@@ -45,9 +45,7 @@ impl ShardState {
     fn apply_batch(&self, batch: DecodedBatch<'_>, report: &mut ApplyReport) {
         {
             let mut head = self.head.write().unwrap_or_else(PoisonError::into_inner);
-            for (hash, labels, ts, vs) in batch.series() {
-                head.append(batch.tenant, hash, labels, ts, vs, report);
-            }
+            head.append_all(batch.tenant, batch.series(), report);
         }
         if !batch.metadata.is_empty() {
             let mut md = self.metadata.write().unwrap_or_else(PoisonError::into_inner);

@@ -1,26 +1,56 @@
 //! Label-set checks applied to every incoming series, the way Prometheus and Mimir do.
 use strata_model::METRIC_NAME;
 
-/// `[a-zA-Z_][a-zA-Z0-9_]*`, the classic Prometheus label-name charset.
-pub(crate) fn is_valid_label_name(n: &[u8]) -> bool {
+/// Character classes of label and metric names, one byte of flags per input byte.
+const LABEL_FIRST: u8 = 1;
+const LABEL_REST: u8 = 2;
+const METRIC_FIRST: u8 = 4;
+const METRIC_REST: u8 = 8;
+
+const CHAR_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut f = 0;
+        if alpha {
+            f |= LABEL_FIRST | LABEL_REST | METRIC_FIRST | METRIC_REST;
+        }
+        if digit {
+            f |= LABEL_REST | METRIC_REST;
+        }
+        if b == b':' {
+            f |= METRIC_FIRST | METRIC_REST;
+        }
+        t[c] = f;
+        c += 1;
+    }
+    t
+};
+
+/// Whether `n` is non-empty, its first byte has class `first` and every other byte `rest`.
+#[inline]
+fn all_of_class(n: &[u8], first: u8, rest: u8) -> bool {
     match n.split_first() {
-        Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_')
-                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        Some((&b, tail)) => {
+            // AND the classes of all bytes, so the loop has no early exit to predict.
+            let all = tail.iter().fold(rest, |acc, &c| acc & CHAR_CLASS[c as usize]);
+            CHAR_CLASS[b as usize] & first != 0 && all != 0
         }
         None => false,
     }
 }
 
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, the classic Prometheus label-name charset.
+pub(crate) fn is_valid_label_name(n: &[u8]) -> bool {
+    all_of_class(n, LABEL_FIRST, LABEL_REST)
+}
+
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the classic Prometheus metric-name charset.
 pub(crate) fn is_valid_metric_name(n: &[u8]) -> bool {
-    match n.split_first() {
-        Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_' || *first == b':')
-                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
-        }
-        None => false,
-    }
+    all_of_class(n, METRIC_FIRST, METRIC_REST)
 }
 
 /// Renders flattened pairs as `{a="b", c="d"}` for messages (lossy on bad UTF-8).
@@ -107,6 +137,31 @@ mod tests {
         let mut l = p(&[("job", "a"), ("__name__", "up"), ("empty", "")]);
         check_labels(&mut l).unwrap();
         assert_eq!(l, p(&[("__name__", "up"), ("job", "a")]));
+    }
+
+    #[test]
+    fn name_tables_match_the_charsets() {
+        let label = |n: &[u8]| {
+            n.split_first().is_some_and(|(f, r)| {
+                (f.is_ascii_alphabetic() || *f == b'_')
+                    && r.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            })
+        };
+        let metric = |n: &[u8]| {
+            n.split_first().is_some_and(|(f, r)| {
+                (f.is_ascii_alphabetic() || *f == b'_' || *f == b':')
+                    && r.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+            })
+        };
+        assert!(!is_valid_label_name(b"") && !is_valid_metric_name(b""));
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for n in [&[a][..], &[a, b][..], &[b'a', a, b][..]] {
+                    assert_eq!(is_valid_label_name(n), label(n), "{n:?}");
+                    assert_eq!(is_valid_metric_name(n), metric(n), "{n:?}");
+                }
+            }
+        }
     }
 
     #[test]
