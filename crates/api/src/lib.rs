@@ -6,7 +6,8 @@
 //! Routes: `POST /api/v1/push` (alias `/api/v1/write`), `/api/v1/query`,
 //! `/api/v1/query_range`, `/api/v1/format_query`, `/api/v1/parse_query`,
 //! `/api/v1/query_exemplars`, `/api/v1/series`, `/api/v1/labels`,
-//! `/api/v1/label/{name}/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`,
+//! `/api/v1/label/{name}/values`, `/api/v1/metadata`, `/api/v1/targets`,
+//! `/api/v1/targets/metadata` (empty for now), `/api/v1/status/buildinfo`,
 //! `/-/ready`, `/-/healthy`, `/metrics`. Query endpoints take GET or a POST form, as in
 //! Prometheus.
 
@@ -16,6 +17,7 @@ mod push;
 mod query;
 mod read;
 mod response;
+mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,7 @@ use strata_model::{PushSink, Queryable, SeriesReader};
 use strata_promql::Engine;
 
 pub use params::{parse_duration, parse_selector, parse_time};
+pub use targets::{ActiveTarget, DroppedTarget, TargetsSnapshot};
 
 /// Version facts shown by `/api/v1/status/buildinfo`.
 #[derive(Debug, Clone)]
@@ -48,6 +51,8 @@ pub struct ApiState {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Whether the node is ready to take traffic (`/-/ready`).
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// The scrape targets (`/api/v1/targets`); an empty snapshot where nothing scrapes.
+    pub targets: Arc<dyn Fn() -> TargetsSnapshot + Send + Sync>,
     pub build: BuildInfo,
     /// Largest compressed push body read from the wire; larger gets 413.
     pub max_request_bytes: usize,
@@ -67,6 +72,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route("/api/v1/label/{name}/values", get(read::label_values))
         .route("/api/v1/metadata", get(read::metadata))
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/status/buildinfo", get(read::buildinfo))
         .route("/-/ready", get(read::ready))
         .route("/-/healthy", get(read::healthy))

@@ -135,6 +135,7 @@ fn app_with(store: Store) -> axum::Router {
         query_timeout: Duration::from_secs(120),
         metrics: Arc::new(String::new),
         ready: Arc::new(|| true),
+        targets: Arc::new(strata_api::TargetsSnapshot::default),
         build: BuildInfo { version: "0.1.0".into(), revision: "abc".into() },
         max_request_bytes: 1 << 20,
     })

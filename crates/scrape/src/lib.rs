@@ -1,6 +1,5 @@
 //! Scraping for Strata: the exposition-format parsers, the `scrape_configs` configuration,
-//! relabeling, target building and the scrape loop; the target manager will live here too
-//! (see DESIGN.md).
+//! relabeling, target building, the scrape loop and the target manager (see DESIGN.md).
 //!
 //! - [`config::ScrapeSection`]: `global` and `scrape_configs` in `prometheus.yml` syntax,
 //!   validated into [`config::ScrapeConfigs`].
@@ -9,6 +8,8 @@
 //!   file-discovered group, after `relabel_configs`.
 //! - [`scrape_loop::spawn`]: scrapes one target every interval and writes its samples, the
 //!   `up`/`scrape_*` series and staleness markers to a [`strata_model::PushSink`].
+//! - [`manager::TargetManager`]: one scrape loop per target of every pool, kept in step
+//!   with `static_configs` and `file_sd_configs`; the snapshot `/api/v1/targets` shows.
 //!
 //! [`expfmt::parse`] turns a scraped body into samples and per-family metadata. The format
 //! is chosen from the response's `Content-Type` the way Prometheus chooses it
@@ -25,6 +26,7 @@
 
 pub mod config;
 pub mod expfmt;
+pub mod manager;
 pub mod relabel;
 pub mod scrape_loop;
 pub mod targets;

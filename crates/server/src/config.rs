@@ -10,6 +10,7 @@ use strata_ingester::route::DecodeLimits;
 use strata_ingester::IngesterConfig;
 use strata_promql::EngineOpts;
 use strata_raft::RaftSettings;
+use strata_scrape::config::{RawGlobal, RawScrapeConfig, ScrapeConfigs, ScrapeSection};
 
 /// A configuration problem, naming the key that is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("invalid value for {field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// A problem in `global` or `scrape_configs`; the message names the field's path.
+    #[error(transparent)]
+    Scrape(#[from] strata_scrape::config::ConfigError),
 }
 
 /// A duration in milliseconds written as Prometheus writes durations: `30s`, `1h30m`, `100ms`, `0`.
@@ -77,6 +81,13 @@ pub struct RawConfig {
     pub ingester: RawIngester,
     pub raft: RawRaft,
     pub querier: RawQuerier,
+    /// Prometheus' `global` section (scrape defaults, external labels).
+    pub global: RawGlobal,
+    /// Prometheus' `scrape_configs`, scraped into the default tenant.
+    pub scrape_configs: Vec<RawScrapeConfig>,
+    /// The folder of the config file: relative `file_sd_configs` paths start there.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
 }
 
 impl Default for RawConfig {
@@ -88,6 +99,9 @@ impl Default for RawConfig {
             ingester: RawIngester::default(),
             raft: RawRaft::default(),
             querier: RawQuerier::default(),
+            global: RawGlobal::default(),
+            scrape_configs: Vec::new(),
+            config_dir: PathBuf::from("."),
         }
     }
 }
@@ -164,6 +178,8 @@ pub struct Config {
     pub ingester: IngesterConfig,
     pub raft: RaftSettings,
     pub querier: QuerierConfig,
+    /// What to scrape; empty `scrape_configs` means no scraping.
+    pub scrape: ScrapeConfigs,
 }
 
 /// `:9009` means every interface, as in Prometheus and Mimir.
@@ -180,7 +196,11 @@ impl RawConfig {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Self::from_yaml(&text, &path.display().to_string())
+        let mut raw = Self::from_yaml(&text, &path.display().to_string())?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            raw.config_dir = dir.to_path_buf();
+        }
+        Ok(raw)
     }
 
     /// Parses YAML text; `origin` names the source in errors.
@@ -247,6 +267,8 @@ impl RawConfig {
             },
             timeout: Duration::from_millis(timeout_ms),
         };
+        let scrape = ScrapeSection { global: self.global, scrape_configs: self.scrape_configs }
+            .validate(&self.config_dir)?;
         let raft = RaftSettings {
             heartbeat_interval_ms: hb,
             election_timeout_min_ms: et,
@@ -270,6 +292,7 @@ impl RawConfig {
             },
             raft,
             querier,
+            scrape,
         })
     }
 }
@@ -333,11 +356,49 @@ mod tests {
     }
 
     #[test]
+    fn scrape_configs() {
+        let yaml = "global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [\"localhost:9100\"]\n        labels: {env: dev}\n";
+        let cfg = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap();
+        assert_eq!(cfg.scrape.global.scrape_interval, Duration::from_secs(5));
+        let job = &cfg.scrape.scrape_configs[0];
+        assert_eq!(job.job_name, "node");
+        assert_eq!(job.scrape_interval, Duration::from_secs(5));
+        assert_eq!(job.static_configs[0].targets, ["localhost:9100"]);
+        assert_eq!(job.static_configs[0].labels.get("env"), Some("dev"));
+        let cfg = RawConfig::from_yaml("", "t.yaml").unwrap().validate().unwrap();
+        assert!(cfg.scrape.scrape_configs.is_empty());
+
+        // An unknown key, a bad value, and a rule across fields each name their field.
+        let yaml = "scrape_configs:\n  - job_name: node\n    scrape_intervall: 5s\n";
+        let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("scrape_intervall") && e.contains("line 3"), "{e}");
+        let yaml = "scrape_configs:\n  - job_name: node\n    scrape_interval: 1x\n";
+        let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("scrape_interval") && e.contains("line 3"), "{e}");
+        let yaml = "scrape_configs:\n  - job_name: node\n    scrape_interval: 5s\n    scrape_timeout: 10s\n";
+        let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("scrape_configs[0].scrape_timeout"), "{e}");
+    }
+
+    #[test]
     fn example_config_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/strata.yaml");
         let cfg = RawConfig::from_file(Path::new(path)).unwrap().validate().unwrap();
         assert_eq!(cfg.http_addr.port(), 9009);
         assert_eq!(cfg.ingester.shards, 16);
         assert_eq!(cfg.querier.timeout, Duration::from_secs(120));
+        assert!(cfg.scrape.scrape_configs.is_empty());
+
+        // The commented-out scrape example at the end is valid once uncommented.
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text.find("\n# global:\n").expect("scrape example");
+        let example: String = text[start + 1..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')).unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let cfg = RawConfig::from_yaml(&example, path).unwrap().validate().unwrap();
+        assert_eq!(cfg.scrape.scrape_configs.len(), 2);
+        assert_eq!(cfg.scrape.scrape_configs[1].scrape_interval, Duration::from_secs(30));
     }
 }

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use prometheus_client::registry::Registry;
-use strata_api::{ApiState, BuildInfo};
+use strata_api::{ActiveTarget, ApiState, BuildInfo, DroppedTarget, TargetsSnapshot};
 use strata_ingester::{Ingester, IngesterMetrics, ShardState};
 use strata_raft::{Group, LocalRouter, LogDb};
+use strata_scrape::config::format_duration;
+use strata_scrape::manager::{Snapshot, TargetManager};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -60,13 +62,16 @@ pub struct Running {
     /// The bound gRPC address.
     pub grpc_addr: SocketAddr,
     pub ingester: Arc<Ingester>,
+    /// The scrape pools, when `scrape_configs` has any.
+    scrape: Option<Arc<TargetManager>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    /// Stops HTTP, then the Raft groups.
+    /// Stops scraping, then HTTP, then the Raft groups.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop_scraping().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -75,6 +80,13 @@ impl Running {
             g.shutdown().await?;
         }
         Ok(())
+    }
+
+    /// Stops every scrape loop (no staleness markers, as on a Prometheus shutdown).
+    pub async fn stop_scraping(&mut self) {
+        if let Some(m) = self.scrape.take() {
+            m.stop().await;
+        }
     }
 
     /// Waits until the HTTP server ends (after a signal).
@@ -131,6 +143,14 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         let ingester = Arc::clone(&ingester);
         move || ingester.groups().iter().all(|g| g.metrics().leader.is_some())
     };
+    let scrape = (!cfg.scrape.scrape_configs.is_empty()).then(|| {
+        info!(pools = cfg.scrape.scrape_configs.len(), "scraping");
+        Arc::new(TargetManager::start(cfg.scrape.clone(), Arc::clone(&ingester) as _))
+    });
+    let targets = {
+        let scrape = scrape.clone();
+        move || scrape.as_ref().map(|m| api_targets(m.snapshot())).unwrap_or_default()
+    };
     let state = ApiState {
         push: Arc::clone(&ingester) as _,
         reader: Arc::clone(&ingester) as _,
@@ -140,6 +160,7 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         query_timeout: cfg.querier.timeout,
         metrics: Arc::new(render),
         ready: Arc::new(ready),
+        targets: Arc::new(targets),
         build: BuildInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             revision: option_env!("STRATA_REVISION").unwrap_or("").to_string(),
@@ -181,7 +202,37 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         let _ = grpc.await;
         served
     });
-    Ok(Running { http_addr, grpc_addr, ingester, shutdown: Some(tx), server })
+    Ok(Running { http_addr, grpc_addr, ingester, scrape, shutdown: Some(tx), server })
+}
+
+/// The manager's snapshot in the API's terms.
+fn api_targets(s: Snapshot) -> TargetsSnapshot {
+    let active = s
+        .active
+        .into_iter()
+        .map(|a| {
+            let url = a.target.url();
+            ActiveTarget {
+                discovered_labels: a.target.discovered_labels.clone(),
+                labels: a.target.public_labels(),
+                scrape_pool: a.pool,
+                global_url: url.clone(),
+                scrape_url: url,
+                health: a.status.health.as_str(),
+                last_error: a.status.last_error.unwrap_or_default(),
+                last_scrape_ms: a.status.last_scrape_ms,
+                last_scrape_duration_s: a.status.last_duration.as_secs_f64(),
+                scrape_interval: format_duration(a.target.interval()),
+                scrape_timeout: format_duration(a.target.timeout()),
+            }
+        })
+        .collect();
+    let dropped = s
+        .dropped
+        .into_iter()
+        .map(|d| DroppedTarget { discovered_labels: d.discovered_labels, scrape_pool: d.pool })
+        .collect();
+    TargetsSnapshot { active, dropped, dropped_counts: s.dropped_counts }
 }
 
 async fn shutdown_signal() {
@@ -236,6 +287,7 @@ pub async fn run_all(args: RunArgs) -> anyhow::Result<()> {
     let mut running = start_all(cfg).await?;
     running.wait().await?;
     info!("shutting down");
+    running.stop_scraping().await;
     for g in running.ingester.groups() {
         g.shutdown().await?;
     }

@@ -1,0 +1,153 @@
+//! `GET /api/v1/targets`: the scrape targets, as Prometheus lists them. The API does not
+//! know the scrape manager; it reads a [`TargetsSnapshot`] through `ApiState::targets`.
+//! `/api/v1/targets/metadata` answers an empty list until scraped metadata is kept per target.
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use strata_model::Labels;
+
+use crate::params::Params;
+use crate::response::{success, ApiError};
+use crate::ApiState;
+
+/// The targets of every scrape pool at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetsSnapshot {
+    pub active: Vec<ActiveTarget>,
+    /// The dropped targets kept (at most `keep_dropped_targets` per pool when that is set).
+    pub dropped: Vec<DroppedTarget>,
+    /// How many targets each pool dropped, kept or not.
+    pub dropped_counts: BTreeMap<String, usize>,
+}
+
+/// A target being scraped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActiveTarget {
+    pub discovered_labels: Labels,
+    /// The labels its series get.
+    pub labels: Labels,
+    pub scrape_pool: String,
+    pub scrape_url: String,
+    pub global_url: String,
+    /// `"up"`, `"down"` or `"unknown"`.
+    pub health: &'static str,
+    /// Empty when the last scrape succeeded.
+    pub last_error: String,
+    /// Milliseconds since the epoch; `None` before the first scrape.
+    pub last_scrape_ms: Option<i64>,
+    pub last_scrape_duration_s: f64,
+    /// As Prometheus prints durations: `15s`, `1m`.
+    pub scrape_interval: String,
+    pub scrape_timeout: String,
+}
+
+/// A target that relabeling dropped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DroppedTarget {
+    pub discovered_labels: Labels,
+    pub scrape_pool: String,
+}
+
+fn labels_json(l: &Labels) -> Value {
+    Value::Object(l.iter().map(|l| (l.name.clone(), json!(l.value))).collect::<Map<_, _>>())
+}
+
+pub(crate) async fn targets(
+    State(st): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::from_request(&method, &uri, &headers, &body);
+    let (show_active, show_dropped) = match p.get("state").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("any") => (true, true),
+        Some("active") => (true, false),
+        Some("dropped") => (false, true),
+        Some(other) => {
+            return ApiError::bad_data(format!("invalid state {other:?}")).into_response();
+        }
+    };
+    let pools: Vec<&str> = p.all("scrapePool").into_iter().filter(|s| !s.is_empty()).collect();
+    let in_pool = |pool: &str| pools.is_empty() || pools.contains(&pool);
+    let snap = (st.targets)();
+    let active: Vec<Value> = if show_active {
+        snap.active.iter().filter(|t| in_pool(&t.scrape_pool)).map(active_json).collect()
+    } else {
+        Vec::new()
+    };
+    let dropped: Vec<Value> = if show_dropped {
+        snap.dropped
+            .iter()
+            .filter(|t| in_pool(&t.scrape_pool))
+            .map(|t| json!({"discoveredLabels": labels_json(&t.discovered_labels)}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let counts = if show_dropped { json!(snap.dropped_counts) } else { Value::Null };
+    success(
+        json!({"activeTargets": active, "droppedTargets": dropped, "droppedTargetCounts": counts}),
+        Vec::new(),
+    )
+}
+
+/// `/api/v1/targets/metadata`: no per-target metadata is kept yet, so always empty.
+pub(crate) async fn targets_metadata() -> Response {
+    success(json!([]), Vec::new())
+}
+
+fn active_json(t: &ActiveTarget) -> Value {
+    let last = t.last_scrape_ms.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339);
+    let mut m = Map::new();
+    m.insert("discoveredLabels".into(), labels_json(&t.discovered_labels));
+    m.insert("labels".into(), labels_json(&t.labels));
+    m.insert("scrapePool".into(), json!(t.scrape_pool));
+    m.insert("scrapeUrl".into(), json!(t.scrape_url));
+    m.insert("globalUrl".into(), json!(t.global_url));
+    m.insert("lastError".into(), json!(t.last_error));
+    m.insert("lastScrape".into(), json!(last));
+    m.insert("lastScrapeDuration".into(), json!(t.last_scrape_duration_s));
+    m.insert("health".into(), json!(t.health));
+    m.insert("scrapeInterval".into(), json!(t.scrape_interval));
+    m.insert("scrapeTimeout".into(), json!(t.scrape_timeout));
+    Value::Object(m)
+}
+
+/// `2026-01-02T03:04:05.678Z` for milliseconds since the epoch.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, tod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
