@@ -24,6 +24,8 @@ const SERIES_HASH: u32 = 1;
 const SERIES_LABELS: u32 = 2;
 const SERIES_TIMESTAMPS: u32 = 3;
 const SERIES_VALUES: u32 = 4;
+/// The one-byte key of a `SeriesSamples.labels` string.
+const LABELS_KEY: u8 = (SERIES_LABELS << 3) as u8 | WireType::LengthDelimited as u8;
 
 /// Builds one shard's log entry series by series.
 #[derive(Debug)]
@@ -170,7 +172,14 @@ impl<'a> DecodedBatch<'a> {
         while let Some((field, wt)) = f.next_key()? {
             match field {
                 SERIES_HASH => hash = f.uint64(wt)?,
-                SERIES_LABELS => self.labels.push(f.bytes(wt)?),
+                SERIES_LABELS => {
+                    self.labels.push(f.bytes(wt)?);
+                    // The rest of the labels usually follow back to back: read them without
+                    // going round the general loop.
+                    while let Some(l) = f.short_bytes(LABELS_KEY) {
+                        self.labels.push(l);
+                    }
+                }
                 SERIES_TIMESTAMPS => f.repeated_int64(wt, &mut self.timestamps)?,
                 SERIES_VALUES => f.repeated_double(wt, &mut self.values)?,
                 _ => f.skip(field, wt)?,

@@ -11,7 +11,7 @@ use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Reques
 
 use crate::batch::BatchWriter;
 use crate::validate::check_labels;
-use crate::wire::{Fields, WireError, WireResult};
+use crate::wire::{Fields, WireError, WireResult, WireType};
 
 /// Size limits applied before any decoding work is done.
 #[derive(Debug, Clone, Copy)]
@@ -248,18 +248,7 @@ fn decode_v1_series<'a>(
     let mut f = Fields::new(msg);
     while let Some((field, wt)) = f.next_key()? {
         match field {
-            SERIES_LABELS => {
-                let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
-                let mut l = Fields::new(f.bytes(wt)?);
-                while let Some((field, wt)) = l.next_key()? {
-                    match field {
-                        LABEL_NAME => name = l.bytes(wt)?,
-                        LABEL_VALUE => value = l.bytes(wt)?,
-                        _ => l.skip(field, wt)?,
-                    }
-                }
-                pairs.push((name, value));
-            }
+            SERIES_LABELS => pairs.push(decode_v1_label(f.bytes(wt)?)?),
             SERIES_SAMPLES => {
                 let (mut t, mut v) = (0, 0.0);
                 let mut s = Fields::new(f.bytes(wt)?);
@@ -285,6 +274,31 @@ fn decode_v1_series<'a>(
         }
     }
     Ok(())
+}
+
+/// One `prometheus.Label` as (name, value).
+#[inline]
+fn decode_v1_label(msg: &[u8]) -> WireResult<(&[u8], &[u8])> {
+    // Nearly every label is exactly `name` then `value`, each under 128 bytes.
+    const NAME_KEY: u8 = (LABEL_NAME << 3) as u8 | WireType::LengthDelimited as u8;
+    const VALUE_KEY: u8 = (LABEL_VALUE << 3) as u8 | WireType::LengthDelimited as u8;
+    let mut l = Fields::new(msg);
+    if let (Some(name), Some(value)) = (l.short_bytes(NAME_KEY), l.short_bytes(VALUE_KEY)) {
+        if l.is_empty() {
+            return Ok((name, value));
+        }
+    }
+    // Anything else: the general reader, from the start; the last occurrence wins.
+    let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
+    let mut l = Fields::new(msg);
+    while let Some((field, wt)) = l.next_key()? {
+        match field {
+            LABEL_NAME => name = l.bytes(wt)?,
+            LABEL_VALUE => value = l.bytes(wt)?,
+            _ => l.skip(field, wt)?,
+        }
+    }
+    Ok((name, value))
 }
 
 fn symbol(symbols: &[Bytes], i: u32) -> Option<&[u8]> {

@@ -169,6 +169,24 @@ fn v2_bad_references() {
 }
 
 proptest! {
+    /// The label reader, shortcut included, agrees with the generated decoder on any bytes
+    /// and on well-formed labels of every length around the one-byte limit.
+    #[test]
+    fn label_reader_matches_prost(
+        bytes in prop::collection::vec(any::<u8>(), 0..48),
+        name in prop::collection::vec(any::<u8>(), 0..140),
+        value in prop::collection::vec(any::<u8>(), 0..140),
+    ) {
+        let label = v1::Label { name: Bytes::from(name), value: Bytes::from(value) };
+        let mut extra = label.encode_to_vec();
+        extra.extend_from_slice(&[0x0a, 1, b'z']);
+        for msg in [bytes, label.encode_to_vec(), extra] {
+            let ours = decode_v1_label(&msg).ok().map(|(n, v)| (n.to_vec(), v.to_vec()));
+            let want = v1::Label::decode(&msg[..]).ok().map(|l| (l.name.to_vec(), l.value.to_vec()));
+            prop_assert_eq!(ours, want);
+        }
+    }
+
     /// Routing keeps every sample, never splits a series, and is stable across requests.
     #[test]
     fn routing_is_lossless_and_stable(

@@ -48,18 +48,50 @@ impl<'a> Fields<'a> {
 
     /// The next field's number and wire type; `None` at the end of the message. The caller
     /// must then consume the field's value with one of the methods below.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_key(&mut self) -> WireResult<Option<(u32, WireType)>> {
-        let Some(&b) = self.buf.first() else { return Ok(None) };
+        let Some((&b, rest)) = self.buf.split_first() else { return Ok(None) };
         // Fast path for one-byte keys (fields 1 to 15, all this module reads); anything
-        // else, invalid keys included, goes to prost.
+        // else, invalid keys (wire types 6 and 7) included, goes to prost.
         if (8..0x80).contains(&b) {
-            if let Ok(wire_type) = WireType::try_from(u64::from(b & 7)) {
-                self.buf = &self.buf[1..];
+            let wire_type = match b & 7 {
+                0 => Some(WireType::Varint),
+                1 => Some(WireType::SixtyFourBit),
+                2 => Some(WireType::LengthDelimited),
+                3 => Some(WireType::StartGroup),
+                4 => Some(WireType::EndGroup),
+                5 => Some(WireType::ThirtyTwoBit),
+                _ => None,
+            };
+            if let Some(wire_type) = wire_type {
+                self.buf = rest;
                 return Ok(Some((u32::from(b >> 3), wire_type)));
             }
         }
         Ok(Some(decode_key(&mut self.buf)?))
+    }
+
+    /// Whether every byte of the message has been read.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// If the next field has exactly the one-byte `key` (a length-delimited field 1 to 15)
+    /// and a one-byte length that fits, its contents; otherwise `None`, consuming nothing.
+    /// A shortcut for the common shape of label strings: what it returns is what
+    /// [`Fields::next_key`] and [`Fields::bytes`] would.
+    #[inline(always)]
+    pub(crate) fn short_bytes(&mut self, key: u8) -> Option<&'a [u8]> {
+        debug_assert!(key & 7 == WireType::LengthDelimited as u8 && (8..0x80).contains(&key));
+        match *self.buf {
+            [k, len, ref rest @ ..] if k == key && len < 0x80 && usize::from(len) <= rest.len() => {
+                let (value, rest) = rest.split_at(usize::from(len));
+                self.buf = rest;
+                Some(value)
+            }
+            _ => None,
+        }
     }
 
     /// A varint; one-byte ones (most lengths) without a call.
