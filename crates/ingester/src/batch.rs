@@ -140,11 +140,11 @@ pub(crate) type SeriesView<'b, 'a> = (u64, &'b [&'a [u8]], &'b [i64], &'b [f64])
 impl<'a> DecodedBatch<'a> {
     /// Decodes a whole entry; nothing of a malformed one is returned.
     pub(crate) fn decode(payload: &'a [u8]) -> WireResult<Self> {
-        // Sized from typical entries (a label string takes ~20 bytes, a series ~200) so the
-        // arrays rarely grow.
+        // Sized from typical entries (a label string takes 8 to 20 bytes, a series ~200) so
+        // the arrays rarely grow.
         let series = payload.len() / 128;
         let mut b = DecodedBatch {
-            labels: Vec::with_capacity(payload.len() / 16),
+            labels: Vec::with_capacity(payload.len() / 8),
             timestamps: Vec::with_capacity(series),
             values: Vec::with_capacity(series),
             series: Vec::with_capacity(series),
