@@ -78,7 +78,29 @@ fn prepare(
     Ok(Prepared { tenant, limit, timeout, opts, expr, stats })
 }
 
+/// When a prepared query is evaluated (ms).
+enum Eval {
+    Instant(i64),
+    Range { start: i64, end: i64, step: i64 },
+}
+
 impl Prepared {
+    /// Evaluates on the blocking pool (see [`off_worker`]) and renders the answer.
+    async fn evaluate(&self, st: &ApiState, started: Instant, at: Eval) -> ApiResult<Response> {
+        let (prepared_at, opts) = (Instant::now(), self.opts());
+        let (engine, store, tenant, expr) =
+            (st.engine.clone(), Arc::clone(&st.queryable), self.tenant.clone(), self.expr.clone());
+        let run = off_worker(async move {
+            match at {
+                Eval::Instant(t) => engine.instant_expr(&*store, &tenant, &expr, t, &opts).await,
+                Eval::Range { start, end, step } => {
+                    engine.range_expr(&*store, &tenant, &expr, start, end, step, &opts).await
+                }
+            }
+        });
+        self.finish(started, prepared_at, run).await
+    }
+
     /// The engine's options with the deadline set from now.
     fn opts(&self) -> QueryOpts {
         let mut opts = self.opts.clone();
@@ -161,14 +183,7 @@ pub(crate) async fn query(
             let limit = p.limit()?;
             let t = p.time("time", now_ms())?;
             let q = prepare(&st, &p, tenant, limit, 0, 0)?;
-            let (prepared_at, opts) = (Instant::now(), q.opts());
-            let (engine, store, tenant, expr) =
-                (st.engine.clone(), Arc::clone(&st.queryable), q.tenant.clone(), q.expr.clone());
-            let run =
-                off_worker(
-                    async move { engine.instant_expr(&*store, &tenant, &expr, t, &opts).await },
-                );
-            q.finish(started, prepared_at, run).await
+            q.evaluate(&st, started, Eval::Instant(t)).await
         }
         .await,
     )
@@ -214,13 +229,7 @@ pub(crate) async fn query_range(
             // The engine steps in milliseconds; a sub-millisecond step becomes one.
             let step = (step_ns / 1_000_000).max(1);
             let q = prepare(&st, &p, tenant, limit, step, end.saturating_sub(start))?;
-            let (prepared_at, opts) = (Instant::now(), q.opts());
-            let (engine, store, tenant, expr) =
-                (st.engine.clone(), Arc::clone(&st.queryable), q.tenant.clone(), q.expr.clone());
-            let run = off_worker(async move {
-                engine.range_expr(&*store, &tenant, &expr, start, end, step, &opts).await
-            });
-            q.finish(started, prepared_at, run).await
+            q.evaluate(&st, started, Eval::Range { start, end, step }).await
         }
         .await,
     )
