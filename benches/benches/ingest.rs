@@ -3,9 +3,10 @@
 //! `strata bench remote-write`). Run with `cargo bench -p strata-benches --features ingest
 //! --bench ingest` (the feature pulls in the server and RocksDB).
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prost::Message;
 use strata_head::HeadConfig;
 use strata_ingester::route::{decompress, route, DecodeLimits};
@@ -63,17 +64,40 @@ fn ingest(c: &mut Criterion) {
     for first in (0..SERIES).step_by(PER_REQUEST) {
         assert_eq!(apply_all(&states, &request(first, 0)), PER_REQUEST as u64);
     }
-    let mut n: usize = 0;
+    // Requests are built before timing starts (building one costs more than ingesting it,
+    // and doing it between iterations would leave the caches full of its garbage): one round
+    // of ROUNDS timestamps over all series, replayed into fresh heads when it runs out.
+    const ROUNDS: usize = 30;
+    let bodies: Vec<Bytes> = (1..=ROUNDS)
+        .flat_map(|r| {
+            (0..SERIES).step_by(PER_REQUEST).map(move |first| request(first, 15_000 * r as i64))
+        })
+        .collect();
+    let fresh = || -> Vec<Arc<ShardState>> {
+        let states: Vec<Arc<ShardState>> =
+            (0..SHARDS).map(|_| Arc::new(ShardState::new(HeadConfig::default()))).collect();
+        for first in (0..SERIES).step_by(PER_REQUEST) {
+            assert_eq!(apply_all(&states, &request(first, 0)), PER_REQUEST as u64);
+        }
+        states
+    };
+    let mut states = states;
+    let mut next = 0;
     g.bench_function("decode_route_append_2000", |b| {
-        b.iter_batched(
-            || {
-                n += 1;
-                let first = (n % (SERIES / PER_REQUEST)) * PER_REQUEST;
-                request(first, 15_000 * n as i64)
-            },
-            |body| assert_eq!(apply_all(&states, &body), PER_REQUEST as u64),
-            BatchSize::SmallInput,
-        )
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                if next == bodies.len() {
+                    states = fresh();
+                    next = 0;
+                }
+                let start = Instant::now();
+                assert_eq!(apply_all(&states, &bodies[next]), PER_REQUEST as u64);
+                spent += start.elapsed();
+                next += 1;
+            }
+            spent
+        })
     });
     g.finish();
 }
