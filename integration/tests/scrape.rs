@@ -96,6 +96,24 @@ async fn scrapes_a_static_target() {
     assert_eq!(d["activeTargets"], json!([]));
     let d = s.data("/api/v1/targets", &[("scrapePool", "other")], None).await;
     assert_eq!(d["activeTargets"], json!([]));
+    let target = json!({"job": "demo", "instance": addr});
     let d = s.data("/api/v1/targets/metadata", &[], None).await;
+    assert_eq!(
+        d,
+        json!([{"target": target, "metric": "demo_value", "type": "gauge", "help": "A value.", "unit": ""}])
+    );
+    let d = s.data("/api/v1/targets/metadata", &[("metric", "demo_value")], None).await;
+    assert_eq!(d, json!([{"target": target, "type": "gauge", "help": "A value.", "unit": ""}]));
+    let d = s.data("/api/v1/targets/metadata", &[("metric", "other")], None).await;
     assert_eq!(d, json!([]));
+    let d = s.data("/api/v1/targets/metadata", &[("match_target", r#"{job="demo"}"#)], None).await;
+    assert_eq!(d.as_array().map(Vec::len), Some(1), "{d}");
+    let d = s.data("/api/v1/targets/metadata", &[("match_target", r#"{job="x"}"#)], None).await;
+    assert_eq!(d, json!([]));
+    let d = s.data("/api/v1/targets/metadata", &[("limit", "0")], None).await;
+    assert_eq!(d, json!([]));
+    let r = s.get("/api/v1/targets/metadata", &[("match_target", "{job=")], None).await;
+    assert_eq!(r.status, 400);
+    let r = s.get("/api/v1/targets/metadata", &[("limit", "x")], None).await;
+    assert_eq!(r.status, 400);
 }

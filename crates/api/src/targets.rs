@@ -1,14 +1,15 @@
 //! `GET /api/v1/targets`: the scrape targets, as Prometheus lists them. The API does not
 //! know the scrape manager; it reads a [`TargetsSnapshot`] through `ApiState::targets`.
-//! `/api/v1/targets/metadata` answers an empty list until scraped metadata is kept per target.
+//! `/api/v1/targets/metadata` lists the metric metadata each active target's last scrape gave.
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use strata_model::Labels;
+use strata_model::{Labels, Matcher, MetricMetadata};
 
 use crate::params::Params;
 use crate::response::{success, ApiError};
@@ -43,6 +44,8 @@ pub struct ActiveTarget {
     /// As Prometheus prints durations: `15s`, `1m`.
     pub scrape_interval: String,
     pub scrape_timeout: String,
+    /// Metric family name and metadata, from the last successful scrape.
+    pub metadata: Arc<Vec<(String, MetricMetadata)>>,
 }
 
 /// A target that relabeling dropped.
@@ -96,9 +99,57 @@ pub(crate) async fn targets(
     )
 }
 
-/// `/api/v1/targets/metadata`: no per-target metadata is kept yet, so always empty.
-pub(crate) async fn targets_metadata() -> Response {
-    success(json!([]), Vec::new())
+/// `/api/v1/targets/metadata`, as Prometheus answers it: for each active target whose labels
+/// match `match_target` (a series selector), the metadata of every family it exposes, or of
+/// `metric` only (then without the `metric` key); at most `limit` entries.
+pub(crate) async fn targets_metadata(
+    State(st): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::from_request(&method, &uri, &headers, &body);
+    let limit = match p.get("limit").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) => usize::try_from(n).ok(),
+            Err(_) => return ApiError::bad_data("limit must be a number").into_response(),
+        },
+    };
+    let matchers: Vec<Vec<Matcher>> = match p.get("match_target").filter(|s| !s.is_empty()) {
+        None => Vec::new(),
+        Some(s) => match crate::params::parse_selector(s) {
+            Ok(sets) => sets,
+            Err(e) => return ApiError::bad_data(e).into_response(),
+        },
+    };
+    let metric = p.get("metric").unwrap_or_default();
+    let snap = (st.targets)();
+    let mut out = Vec::new();
+    for t in &snap.active {
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let matches = |set: &Vec<Matcher>| {
+            set.iter().all(|m| m.matches(t.labels.get(&m.name).unwrap_or_default()))
+        };
+        if !matchers.is_empty() && !matchers.iter().any(matches) {
+            continue;
+        }
+        let target = labels_json(&t.labels);
+        for (name, md) in t.metadata.iter() {
+            if metric.is_empty() {
+                out.push(json!({"target": target, "metric": name, "type": md.kind, "help": md.help, "unit": md.unit}));
+            } else if name == metric {
+                out.push(
+                    json!({"target": target, "type": md.kind, "help": md.help, "unit": md.unit}),
+                );
+                break;
+            }
+        }
+    }
+    success(Value::Array(out), Vec::new())
 }
 
 fn active_json(t: &ActiveTarget) -> Value {

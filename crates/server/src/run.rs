@@ -224,6 +224,7 @@ fn api_targets(s: Snapshot) -> TargetsSnapshot {
                 last_scrape_duration_s: a.status.last_duration.as_secs_f64(),
                 scrape_interval: format_duration(a.target.interval()),
                 scrape_timeout: format_duration(a.target.timeout()),
+                metadata: a.status.metadata,
             }
         })
         .collect();

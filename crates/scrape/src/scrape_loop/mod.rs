@@ -17,7 +17,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use strata_model::{PushRequest, PushSink, TenantId, WireVersion};
+use strata_model::{MetricMetadata, PushRequest, PushSink, TenantId, WireVersion};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -65,6 +65,9 @@ pub struct TargetStatus {
     pub last_samples_scraped: u64,
     /// `scrape_samples_post_metric_relabeling` of the last scrape.
     pub last_samples_post_relabel: u64,
+    /// What the target's last successful scrape said about its metric families (`# TYPE`,
+    /// `# HELP`, `# UNIT`), for `/api/v1/targets/metadata`. Shared, so a snapshot is cheap.
+    pub metadata: Arc<Vec<(String, MetricMetadata)>>,
 }
 
 /// What a loop does when it is stopped.
@@ -166,6 +169,8 @@ pub fn spawn(
         tenant: opts.tenant,
         status: Arc::clone(&status),
         last_metadata: None,
+        families: Vec::new(),
+        target_metadata: Arc::default(),
     };
     let task = tokio::spawn(scraper.run(offset, rx));
     Ok(ScrapeHandle { status, stop: Some(tx), task: Some(task) })
@@ -227,6 +232,9 @@ struct Scraper {
     status: Arc<Mutex<TargetStatus>>,
     /// The metadata last written and when.
     last_metadata: Option<(Vec<FamilyMetadata>, Instant)>,
+    /// The families of the last successful scrape, and the same for the API.
+    families: Vec<FamilyMetadata>,
+    target_metadata: Arc<Vec<(String, MetricMetadata)>>,
 }
 
 impl Scraper {
@@ -296,7 +304,13 @@ impl Scraper {
         if let Some(error) = &error {
             tracing::debug!(target_url = %self.url, %error, "scrape failed");
         }
+        if error.is_none() && self.families != metadata {
+            self.families.clone_from(&metadata);
+            self.target_metadata =
+                Arc::new(metadata.iter().map(|m| (m.name.clone(), m.to_model())).collect());
+        }
         *lock(&self.status) = TargetStatus {
+            metadata: Arc::clone(&self.target_metadata),
             health: if error.is_none() { Health::Up } else { Health::Down },
             last_error: error,
             last_scrape_ms: Some(ts),
