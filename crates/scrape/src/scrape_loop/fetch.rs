@@ -1,7 +1,9 @@
 //! The HTTP side of a scrape: the request Prometheus sends and a size-limited body.
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
+};
 
 use crate::config::{Auth, HttpClientConfig, Secret};
 use crate::expfmt::ACCEPT_HEADER;
@@ -45,11 +47,13 @@ pub(crate) async fn fetch(
     url: &str,
     timeout: Duration,
     body_limit: u64,
+    compression: bool,
 ) -> Result<Fetched, String> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HEADER));
-    // No gzip support (yet): ask for the body as it is.
-    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    // `enable_compression` (default true) asks for gzip, as Prometheus does.
+    let encoding = if compression { "gzip" } else { "identity" };
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(encoding));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     let secs = timeout.as_secs_f64().to_string();
     if let Ok(v) = HeaderValue::from_str(&secs) {
@@ -86,14 +90,43 @@ pub(crate) async fn fetch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let gzipped = resp
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+        // A compressed body is never larger than what it expands to, so the limit holds
+        // for it too; the expanded size is checked below.
         if body_limit > 0 && (body.len() + chunk.len()) as u64 > body_limit {
             return Err("body size limit exceeded".into());
         }
         body.extend_from_slice(&chunk);
     }
+    if gzipped {
+        body = gunzip(&body, body_limit)?;
+    }
     Ok(Fetched { body, content_type })
+}
+
+/// Expands a gzip body, refusing to expand past `limit` bytes (0: no limit).
+pub(crate) fn gunzip(body: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4));
+    let decoder = flate2::read::MultiGzDecoder::new(body);
+    let read = if limit > 0 {
+        // One byte past the limit tells "exactly at the limit" from "over it".
+        decoder.take(limit + 1).read_to_end(&mut out)
+    } else {
+        let mut d = decoder;
+        d.read_to_end(&mut out)
+    };
+    read.map_err(|e| format!("decompressing gzip body: {e}"))?;
+    if limit > 0 && out.len() as u64 > limit {
+        return Err("body size limit exceeded".into());
+    }
+    Ok(out)
 }
 
 /// reqwest's error with its causes, which hold the useful part ("connection refused").
@@ -106,4 +139,35 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write;
+
+    use super::gunzip;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gunzip_expands_within_the_limit() {
+        let body = b"up 1\n".repeat(1000);
+        let z = gzip(&body);
+        assert_eq!(gunzip(&z, 0).unwrap(), body);
+        assert_eq!(gunzip(&z, body.len() as u64).unwrap(), body);
+        assert_eq!(gunzip(&z, body.len() as u64 - 1).unwrap_err(), "body size limit exceeded");
+    }
+
+    #[test]
+    fn gunzip_rejects_corrupt_input() {
+        let mut z = gzip(b"up 1\n");
+        z.truncate(z.len() - 6);
+        assert!(gunzip(&z, 0).unwrap_err().starts_with("decompressing gzip body"));
+        assert!(gunzip(b"not gzip", 0).is_err());
+    }
 }

@@ -152,6 +152,7 @@ pub fn spawn(
         interval: target.interval(),
         timeout: target.timeout(),
         body_limit: cfg.limits.body_size_limit,
+        compression: cfg.enable_compression,
         parse_opts: ParseOptions {
             fallback: cfg.fallback_scrape_protocol.and_then(|p| p.format()),
             strict_openmetrics: false,
@@ -224,6 +225,8 @@ struct Scraper {
     interval: Duration,
     timeout: Duration,
     body_limit: u64,
+    /// Ask for gzip (`enable_compression`).
+    compression: bool,
     parse_opts: ParseOptions,
     rules: AppendRules,
     memory: SeriesMemory,
@@ -273,7 +276,14 @@ impl Scraper {
         let ts = now_ms();
         let fetched = tokio::time::timeout(
             self.timeout,
-            fetch::fetch(&self.client, &self.http, &self.url, self.timeout, self.body_limit),
+            fetch::fetch(
+                &self.client,
+                &self.http,
+                &self.url,
+                self.timeout,
+                self.body_limit,
+                self.compression,
+            ),
         )
         .await
         .unwrap_or_else(|_| Err(format!("scrape timed out after {:?}", self.timeout)));

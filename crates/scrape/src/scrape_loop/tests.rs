@@ -145,14 +145,25 @@ async fn server(reply: Arc<Mutex<Reply>>, heads: Arc<Mutex<Vec<String>>>) -> Str
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                heads.lock().unwrap().push(String::from_utf8_lossy(&buf).into_owned());
-                let resp = format!(
-                    "HTTP/1.1 {}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                let head = String::from_utf8_lossy(&buf).into_owned();
+                // Compress when asked to, as exporters do.
+                let gzip = head.to_ascii_lowercase().contains("accept-encoding: gzip");
+                heads.lock().unwrap().push(head);
+                let (body, encoding) = if gzip {
+                    use std::io::Write;
+                    let mut e = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+                    e.write_all(reply.body.as_bytes()).unwrap();
+                    (e.finish().unwrap(), "Content-Encoding: gzip\r\n")
+                } else {
+                    (reply.body.clone().into_bytes(), "")
+                };
+                let head = format!(
+                    "HTTP/1.1 {}\r\nContent-Type: text/plain; version=0.0.4\r\n{encoding}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     reply.status,
-                    reply.body.len(),
-                    reply.body
+                    body.len(),
                 );
-                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
             });
         }
     });
@@ -270,7 +281,12 @@ async fn scrape_loop_writes_samples_report_series_and_staleness() {
             .contains(&format!("accept: {}", crate::expfmt::ACCEPT_HEADER.to_ascii_lowercase())));
         assert!(head.contains("x-prometheus-scrape-timeout-seconds: 0.1\r\n"), "{head}");
         assert!(head.contains(&format!("user-agent: strata/{}", env!("CARGO_PKG_VERSION"))));
+        // The body came back gzipped (the server compresses when asked) and parsed above.
+        assert!(head.contains("accept-encoding: gzip\r\n"), "{head}");
     }
+    let md = &status.metadata;
+    assert_eq!(md.len(), 1, "{md:?}");
+    assert_eq!((md[0].0.as_str(), md[0].1.kind.as_str()), ("a", "counter"));
 
     // b disappears: a marker at the next scrape's time.
     reply.lock().unwrap().body = "a_total{job=\"exposed\"} 5\n".into();
@@ -358,4 +374,21 @@ async fn unreachable_target_is_down() {
     assert_eq!(status.health, Health::Down);
     assert!(status.last_error.is_some());
     handle.stop(StopMode::Now).await;
+}
+
+#[tokio::test]
+async fn compression_can_be_turned_off() {
+    let reply = Arc::new(Mutex::new(Reply { status: "200 OK", body: "a 1\n".into() }));
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let addr = server(Arc::clone(&reply), Arc::clone(&heads)).await;
+    let (cfg, target) = job(&addr, "    enable_compression: false\n");
+    let (handle, mut rx) = start(&cfg, &target);
+    let p = next(&mut rx).await;
+    assert_eq!(
+        value(&p, &format!("{{__name__=a,instance={addr},job=test}}"), p[0].2).as_deref(),
+        Some("1")
+    );
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(head.contains("accept-encoding: identity\r\n"), "{head}");
+    drop(handle);
 }
