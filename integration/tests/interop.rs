@@ -12,7 +12,6 @@ mod common;
 mod promql;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,13 +29,6 @@ const SELECTORS: [&str; 6] = [
     r#"{__name__=~"node_.*",device=""}"#,
 ];
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
-
-fn which(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
 
 fn prometheus_config(strata: &str, targets: Option<(u16, u16)>) -> String {
     let mut c = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n");
@@ -56,26 +48,6 @@ fn prometheus_config(strata: &str, targets: Option<(u16, u16)>) -> String {
          \x20   metadata_config: {{send_interval: 1s}}\n"
     );
     c
-}
-
-/// Polls `url` until it answers 200; panics with the program's log after `within`.
-async fn wait_ok(client: &reqwest::Client, url: &str, guard: &mut Guard, within: Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(st) = guard.exited() {
-            panic!("{} exited ({st}); log:\n{}", guard.name, log_tail(&guard.log, 4000));
-        }
-        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        assert!(
-            started.elapsed() < within,
-            "{} not answering {url}; log:\n{}",
-            guard.name,
-            log_tail(&guard.log, 4000)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// One Prometheus-compatible API endpoint and how to read it.

@@ -99,6 +99,34 @@ impl Drop for Guard {
     }
 }
 
+/// Where `name` is on PATH (`name` itself when it is not).
+pub fn which(name: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Polls `url` until it answers 200; panics with the program's log after `within`.
+pub async fn wait_ok(client: &reqwest::Client, url: &str, guard: &mut Guard, within: Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(st) = guard.exited() {
+            panic!("{} exited ({st}); log:\n{}", guard.name, log_tail(&guard.log, 4000));
+        }
+        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{} not answering {url}; log:\n{}",
+            guard.name,
+            log_tail(&guard.log, 4000)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A `strata all` process on loopback with its own data directory.
 pub struct Strata {
     pub dir: tempfile::TempDir,
