@@ -3,7 +3,9 @@
 //! (cargo-fuzz needs nightly; `fuzz/` holds the libFuzzer target for those who have it.)
 
 use proptest::prelude::*;
-use strata_scrape::expfmt::{parse_format, Format, ParseOptions};
+use std::collections::HashSet;
+
+use strata_scrape::expfmt::{parse_cached, parse_format, Format, ParseOptions};
 
 fn all_parsers(body: &[u8]) {
     for format in [Format::PrometheusText, Format::OpenMetrics] {
@@ -11,6 +13,30 @@ fn all_parsers(body: &[u8]) {
             let opts = ParseOptions { fallback: None, strict_openmetrics: strict };
             let _ = parse_format(body, format, 0, &opts);
         }
+    }
+    same_with_cache(body);
+}
+
+/// A text body that parses, parsed again with every series known to the scrape cache,
+/// gives the same samples (values, timestamps, keys), labels skipped.
+fn same_with_cache(body: &[u8]) {
+    let opts = ParseOptions::default();
+    let Ok(full) = parse_format(body, Format::PrometheusText, 7, &opts) else { return };
+    let mut keys = HashSet::new();
+    for s in &full.samples {
+        let mut k = Vec::new();
+        s.raw.expect("text samples have a raw key").write(body, &mut k);
+        keys.insert(k);
+    }
+    let cached = parse_cached(body, "text/plain; version=0.0.4", 7, &opts, &|k| keys.contains(k))
+        .expect("a body that parsed parses with the cache");
+    assert_eq!(cached.samples.len(), full.samples.len());
+    assert_eq!(cached.metadata, full.metadata);
+    for (c, f) in cached.samples.iter().zip(&full.samples) {
+        assert!(c.labels.is_empty());
+        assert_eq!(c.raw, f.raw);
+        assert_eq!(c.value.to_bits(), f.value.to_bits());
+        assert_eq!((c.timestamp_ms, c.explicit_timestamp), (f.timestamp_ms, f.explicit_timestamp));
     }
 }
 

@@ -13,8 +13,10 @@ use strata_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
 mod backfill;
 pub mod fleet;
+mod targets;
 
 pub use backfill::{backfill, BackfillArgs};
+pub use targets::{targets, TargetsArgs};
 
 #[derive(Debug, Args, Clone)]
 pub struct RemoteWriteArgs {

@@ -89,4 +89,8 @@ pub enum BenchCommand {
     /// Sends a deterministic GPU-fleet data set (a counter and a classic histogram) over a
     /// past window, in time order, to compare query speed on identical data.
     Backfill(crate::bench::BackfillArgs),
+    /// Serves simulated scrape targets (N targets of M series, text format) and writes the
+    /// scrape configuration for them; with --pid and --query-url, measures the scraper's CPU
+    /// time per million scraped samples.
+    Targets(crate::bench::TargetsArgs),
 }

@@ -32,6 +32,7 @@ pub async fn main() -> anyhow::Result<()> {
             bench::remote_write(args).await
         }
         cli::Command::Bench(cli::BenchCommand::Backfill(args)) => bench::backfill(args).await,
+        cli::Command::Bench(cli::BenchCommand::Targets(args)) => bench::targets(args).await,
         cli::Command::PromqlTest(args) => promql_test::run(args).await,
     }
 }

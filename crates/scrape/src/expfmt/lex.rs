@@ -3,6 +3,7 @@
 
 use super::error::{ParseError, Result};
 
+#[derive(Clone)]
 pub(crate) struct Cursor<'a> {
     b: &'a [u8],
     pos: usize,
@@ -16,6 +17,10 @@ impl<'a> Cursor<'a> {
 
     pub fn line(&self) -> usize {
         self.line
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
     }
 
     pub fn at_end(&self) -> bool {

@@ -153,7 +153,31 @@ pub struct Sample {
     /// Whether the exposition gave the timestamp (for `honor_timestamps`).
     pub explicit_timestamp: bool,
     pub exemplar: Option<Exemplar>,
+    /// Where the series (name and label set, as written) lies in a text-format body, for
+    /// the scrape cache; `None` in OpenMetrics.
+    pub raw: Option<RawKey>,
 }
+
+/// A text-format sample's series as written: `body[start..end]`, under a `# TYPE` of `kind`
+/// (which decides whether `le`/`quantile` are normalized, so it is part of the identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawKey {
+    pub start: u32,
+    pub end: u32,
+    pub kind: MetricType,
+}
+
+impl RawKey {
+    /// The cache key: a tag byte for `kind` (never 0), then the series bytes.
+    pub fn write(&self, body: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        out.push(1 + self.kind as u8);
+        out.extend_from_slice(body.get(self.start as usize..self.end as usize).unwrap_or_default());
+    }
+}
+
+/// Says whether a scrape cache already knows a series key (see [`RawKey::write`]).
+pub type KnownSeries<'a> = &'a dyn Fn(&[u8]) -> bool;
 
 /// A parsed body.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,8 +201,21 @@ pub fn parse(
     default_ts_ms: i64,
     opts: &ParseOptions,
 ) -> Result<Parsed> {
+    parse_cached(body, content_type, default_ts_ms, opts, &|_| false)
+}
+
+/// [`parse`] for a scrape loop with a cache: text-format samples whose series `known` says
+/// the cache has (and so were parsed and checked before, byte for byte) are returned with
+/// empty labels and their [`RawKey`] only, skipping label parsing.
+pub fn parse_cached(
+    body: &[u8],
+    content_type: &str,
+    default_ts_ms: i64,
+    opts: &ParseOptions,
+    known: KnownSeries<'_>,
+) -> Result<Parsed> {
     let (format, warning) = Format::negotiate(content_type, opts.fallback)?;
-    let mut parsed = parse_format(body, format, default_ts_ms, opts)?;
+    let mut parsed = parse_in(body, format, default_ts_ms, opts, known)?;
     parsed.warning = warning;
     Ok(parsed)
 }
@@ -190,7 +227,23 @@ pub fn parse_format(
     default_ts_ms: i64,
     opts: &ParseOptions,
 ) -> Result<Parsed> {
-    let mut out = Output { default_ts_ms, samples: Vec::new(), meta: meta::MetaSet::default() };
+    parse_in(body, format, default_ts_ms, opts, &|_| false)
+}
+
+fn parse_in(
+    body: &[u8],
+    format: Format,
+    default_ts_ms: i64,
+    opts: &ParseOptions,
+    known: KnownSeries<'_>,
+) -> Result<Parsed> {
+    let mut out = Output {
+        default_ts_ms,
+        samples: Vec::new(),
+        meta: meta::MetaSet::default(),
+        known,
+        key: Vec::new(),
+    };
     match format {
         Format::PrometheusText => text::parse(body, &mut out)?,
         Format::OpenMetrics => openmetrics::parse(body, opts.strict_openmetrics, &mut out)?,
@@ -211,19 +264,47 @@ pub(crate) struct RawSample {
     pub value: f64,
     pub ts: Option<i64>,
     pub exemplar: Option<RawExemplar>,
+    /// Where the series part (name and labels) ended in the body.
+    pub series_end: usize,
 }
 
 /// What both parsers write into.
-pub(crate) struct Output {
+pub(crate) struct Output<'k> {
     default_ts_ms: i64,
     samples: Vec<Sample>,
     pub meta: meta::MetaSet,
+    known: KnownSeries<'k>,
+    /// Reused for cache keys.
+    key: Vec<u8>,
 }
 
-impl Output {
+impl Output<'_> {
+    /// Whether the scrape cache knows the series at `raw` in `body`.
+    pub fn knows(&mut self, body: &[u8], raw: RawKey) -> bool {
+        raw.write(body, &mut self.key);
+        (self.known)(&self.key)
+    }
+
+    /// Stores a sample of a series the cache knows: no labels, just its key.
+    pub fn push_known(&mut self, raw: RawKey, value: f64, ts: Option<i64>) {
+        self.samples.push(Sample {
+            labels: Labels::default(),
+            value,
+            timestamp_ms: ts.unwrap_or(self.default_ts_ms),
+            explicit_timestamp: ts.is_some(),
+            exemplar: None,
+            raw: Some(raw),
+        });
+    }
+
     /// Checks and stores one sample. `last_type` is the type of the most recent `# TYPE`
     /// line, which Prometheus uses to decide whether `le`/`quantile` are normalized.
-    pub fn push(&mut self, raw: RawSample, last_type: MetricType) -> Result<()> {
+    pub fn push(
+        &mut self,
+        raw: RawSample,
+        last_type: MetricType,
+        key: Option<RawKey>,
+    ) -> Result<()> {
         let line = raw.line;
         let normalize = |name: &str, value: String| -> String {
             let applies = (last_type == MetricType::Histogram && name == "le")
@@ -268,6 +349,7 @@ impl Output {
             timestamp_ms: raw.ts.unwrap_or(self.default_ts_ms),
             explicit_timestamp: raw.ts.is_some(),
             exemplar,
+            raw: key,
         });
         Ok(())
     }

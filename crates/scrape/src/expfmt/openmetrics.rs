@@ -38,7 +38,7 @@ pub(crate) fn parse(body: &[u8], strict: bool, out: &mut Output) -> Result<()> {
                 if let Some(c) = checker.as_mut() {
                     c.sample(&raw)?;
                 }
-                out.push(raw, last_type)?;
+                out.push(raw, last_type, None)?;
             }
             Some(_) => {
                 return Err(cur.err(format!("expected a valid start token, got {}", cur.got())))
@@ -208,7 +208,7 @@ fn series(cur: &mut Cursor, strict: bool) -> Result<RawSample> {
     } else {
         line_end(cur, if ts.is_some() { "timestamp" } else { "value" })?;
     }
-    Ok(RawSample { line, name, labels, value, ts, exemplar })
+    Ok(RawSample { line, name, labels, value, ts, exemplar, series_end: 0 })
 }
 
 /// The inside of `{...}` (brace consumed): `name="value"` separated by single commas, no

@@ -3,7 +3,7 @@
 //! comments anywhere, trailing commas in label sets, integer millisecond timestamps.
 
 use super::lex::{self, Cursor};
-use super::{MetricType, Output, RawSample, Result};
+use super::{MetricType, Output, RawKey, RawSample, Result};
 
 pub(crate) fn parse(body: &[u8], out: &mut Output) -> Result<()> {
     let mut cur = Cursor::new(body);
@@ -20,8 +20,26 @@ pub(crate) fn parse(body: &[u8], out: &mut Output) -> Result<()> {
                 comment_or_meta(&mut cur, out, &mut last_type)?;
             }
             Some(c) if c == b'{' || lex::is_name_start(c) => {
+                // A series the scrape cache knows is only scanned, not parsed; anything
+                // else (or anything the scan does not like) takes the full parser.
+                let mut fast = cur.clone();
+                let start = cur.pos();
+                if let Some(end) = scan_series(&mut fast) {
+                    let key = RawKey { start: start as u32, end: end as u32, kind: last_type };
+                    if u32::try_from(end).is_ok() && out.knows(body, key) {
+                        let (value, ts) = value_and_timestamp(&mut fast)?;
+                        out.push_known(key, value, ts);
+                        cur = fast;
+                        continue;
+                    }
+                }
                 let raw = series(&mut cur)?;
-                out.push(raw, last_type)?;
+                let key = u32::try_from(raw.series_end).ok().map(|end| RawKey {
+                    start: start as u32,
+                    end,
+                    kind: last_type,
+                });
+                out.push(raw, last_type, key)?;
             }
             Some(_) => {
                 return Err(cur.err(format!("expected a valid start token, got {}", cur.got())))
@@ -114,6 +132,51 @@ fn series(cur: &mut Cursor) -> Result<RawSample> {
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         return Err(cur.err("metric name not set"));
     };
+    let series_end = cur.pos();
+    let (value, ts) = value_and_timestamp(cur)?;
+    Ok(RawSample { line, name, labels, value, ts, exemplar: None, series_end })
+}
+
+/// Skips the series part of a sample line (`name`, `name{...}` or `{...}`) without
+/// building anything, and returns where it ends; `None` on anything unusual, for the full
+/// parser to judge.
+fn scan_series(cur: &mut Cursor) -> Option<usize> {
+    cur.metric_name();
+    cur.skip_blanks();
+    if cur.eat(b'{') {
+        loop {
+            cur.skip_blanks();
+            match cur.peek()? {
+                b'}' => {
+                    cur.bump();
+                    break;
+                }
+                b'"' => {
+                    cur.quoted_raw("label name").ok()?;
+                }
+                _ => {
+                    if cur.label_name().is_empty() {
+                        return None;
+                    }
+                }
+            }
+            cur.skip_blanks();
+            if cur.eat(b'=') {
+                cur.skip_blanks();
+                if cur.peek() != Some(b'"') {
+                    return None;
+                }
+                cur.quoted_raw("label value").ok()?;
+                cur.skip_blanks();
+            }
+            cur.eat(b',');
+        }
+    }
+    Some(cur.pos())
+}
+
+/// `value [timestamp]` to the end of the line (consumed).
+fn value_and_timestamp(cur: &mut Cursor) -> Result<(f64, Option<i64>)> {
     cur.skip_blanks();
     let tok = cur.take_while(|c| !matches!(c, b'{' | b' ' | b'\t' | b'\n' | 0));
     if tok.is_empty() {
@@ -140,7 +203,7 @@ fn series(cur: &mut Cursor) -> Result<RawSample> {
         }
     }
     cur.bump();
-    Ok(RawSample { line, name, labels, value, ts, exemplar: None })
+    Ok((value, ts))
 }
 
 /// The inside of `{...}` (the brace is consumed): `name="value"` pairs separated by

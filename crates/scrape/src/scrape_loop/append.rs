@@ -1,22 +1,82 @@
 //! What one scrape turns into, without I/O: target labels merged into the scraped series
 //! (Prometheus' `mutateSampleLabels`), `metric_relabel_configs`, the limits, the series
 //! that went stale since the previous scrape, and the five report series.
+//!
+//! Like Prometheus' scrape cache, a loop remembers what each scraped label set became (its
+//! final labels, already encoded for remote write, or "dropped by relabeling"), so a series
+//! seen before costs one hash lookup per scrape instead of merging, relabeling, checking and
+//! encoding its labels again.
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 use std::time::Duration;
 
 use strata_model::{Labels, METRIC_NAME, STALE_NAN_BITS};
 
 use crate::config::Limits;
+#[cfg(doc)]
+use crate::expfmt::RawKey;
 use crate::expfmt::{Exemplar, Sample};
 use crate::relabel::{relabel, Builder, RelabelConfig};
+
+/// A series as it is written: the `labels` fields of a `prometheus.TimeSeries` message,
+/// encoded once when the series is first seen.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Series {
+    pub encoded: Box<[u8]>,
+}
+
+impl Series {
+    fn new(labels: &Labels) -> Self {
+        let mut buf =
+            Vec::with_capacity(labels.iter().map(|l| l.name.len() + l.value.len() + 6).sum());
+        for l in labels.iter() {
+            let inner = field_len(l.name.len()) + field_len(l.value.len());
+            buf.push(0x0a); // TimeSeries.labels, length-delimited
+            prost::encoding::encode_varint(inner as u64, &mut buf);
+            buf.push(0x0a); // Label.name
+            prost::encoding::encode_varint(l.name.len() as u64, &mut buf);
+            buf.extend_from_slice(l.name.as_bytes());
+            buf.push(0x12); // Label.value
+            prost::encoding::encode_varint(l.value.len() as u64, &mut buf);
+            buf.extend_from_slice(l.value.as_bytes());
+        }
+        Series { encoded: buf.into_boxed_slice() }
+    }
+
+    /// The labels back from their encoding.
+    #[cfg(test)]
+    pub fn labels(&self) -> Labels {
+        use prost::Message;
+        let ts =
+            strata_proto::prometheus::TimeSeries::decode(&self.encoded[..]).unwrap_or_default();
+        Labels::from_pairs(ts.labels.iter().map(|l| {
+            (
+                String::from_utf8_lossy(&l.name).into_owned(),
+                String::from_utf8_lossy(&l.value).into_owned(),
+            )
+        }))
+    }
+}
+
+/// Bytes of a length-delimited field of `len` bytes with a one-byte key.
+fn field_len(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
 
 /// One sample to write.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Out {
-    pub labels: Labels,
+    pub series: Arc<Series>,
     pub t: i64,
     pub v: f64,
     pub exemplar: Option<Exemplar>,
+}
+
+impl Out {
+    pub(crate) fn new(labels: &Labels, t: i64, v: f64) -> Self {
+        Out { series: Arc::new(Series::new(labels)), t, v, exemplar: None }
+    }
 }
 
 /// How scraped samples are turned into series.
@@ -42,12 +102,86 @@ pub(crate) struct Counts {
     pub series_added: u64,
 }
 
-/// The series remembered from the previous scrape, for staleness and `scrape_series_added`.
+/// A hasher that passes through the one `u64` written to it: keys hash themselves with xxh3.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached through `[u8]`'s `Hash`, which first writes the length (below).
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
+}
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<PassThrough>>;
+
+/// The cache key of a sample: its text-format series bytes (see [`RawKey::write`]), or else
+/// its scraped label set flattened to `0 name 0xff value 0xff ...`.
+fn sample_key(s: &Sample, body: &[u8], out: &mut Vec<u8>) {
+    if let Some(raw) = s.raw {
+        raw.write(body, out);
+        return;
+    }
+    let labels = &s.labels;
+    out.clear();
+    out.push(0);
+    for l in labels.iter() {
+        out.extend_from_slice(l.name.as_bytes());
+        out.push(0xff);
+        out.extend_from_slice(l.value.as_bytes());
+        out.push(0xff);
+    }
+}
+
+/// What a scraped label set became.
+#[derive(Debug, Clone, Copy)]
+enum Cached {
+    /// Dropped by `metric_relabel_configs`.
+    Dropped,
+    /// Written as the series in this slot.
+    Series(usize),
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    what: Cached,
+    /// The last scrape (iteration) that had it.
+    seen: u64,
+}
+
+/// A distinct written series and its staleness state.
+#[derive(Debug)]
+struct Slot {
+    series: Arc<Series>,
+    /// The last scrape that wrote it.
+    seen: u64,
+    /// Whether that write tracks it for staleness (it had no explicit timestamp, or
+    /// `track_timestamps_staleness` is set).
+    tracked: bool,
+    /// Whether the scrape before `seen` wrote it, tracked (so a failed scrape that already
+    /// updated the slot still knows what the last good scrape left).
+    prev_tracked: bool,
+}
+
+/// The series remembered from the previous scrape, for staleness and `scrape_series_added`,
+/// and the cache of what scraped label sets become.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesMemory {
-    /// Every series of the previous successful scrape; `true` when it is tracked for
-    /// staleness (it had no explicit timestamp, or `track_timestamps_staleness` is set).
-    prev: HashMap<Labels, bool>,
+    /// Scrapes appended so far; the number of the current one while appending.
+    iter: u64,
+    /// The last scrape that succeeded.
+    last_ok: u64,
+    cache: Map<Box<[u8]>, CacheEntry>,
+    /// Slot of each distinct series, by its encoding.
+    by_series: Map<Box<[u8]>, usize>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
 }
 
 fn stale_nan() -> f64 {
@@ -55,34 +189,89 @@ fn stale_nan() -> f64 {
 }
 
 impl SeriesMemory {
-    /// Appends a successful scrape's samples and the markers of the tracked series it no
-    /// longer has to `out`. On error (a limit, a series without a name) `out` is left as it
-    /// was and the memory is untouched; the caller then calls [`SeriesMemory::stale_all`].
+    /// The slot of `labels` (final, checked), creating it.
+    fn slot_of(&mut self, labels: &Labels) -> usize {
+        let series = Series::new(labels);
+        if let Some(&i) = self.by_series.get(&series.encoded[..]) {
+            return i;
+        }
+        let key = series.encoded.clone();
+        let slot = Slot { series: Arc::new(series), seen: 0, tracked: false, prev_tracked: false };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.by_series.insert(key, i);
+        i
+    }
+
+    /// Whether the cache knows this key (see [`crate::expfmt::parse_cached`]).
+    pub fn knows(&self, key: &[u8]) -> bool {
+        self.cache.contains_key(key)
+    }
+
+    /// Appends a successful scrape's samples (parsed from `body`) and the markers of the
+    /// tracked series it no longer has to `out`. On error (a limit, a series without a name)
+    /// `out` is left as it was; the caller then calls [`SeriesMemory::stale_all`].
     pub fn append(
         &mut self,
         rules: &AppendRules,
         samples: Vec<Sample>,
+        body: &[u8],
         ts: i64,
         out: &mut Vec<Out>,
     ) -> Result<Counts, (String, Counts)> {
         let start = out.len();
+        self.iter += 1;
+        let it = self.iter;
         let mut counts = Counts { total: samples.len() as u64, ..Counts::default() };
-        let mut cur: HashMap<Labels, bool> = HashMap::with_capacity(self.prev.len());
         let mut limit_exceeded = false;
         let fail = |msg: String, counts: Counts, out: &mut Vec<Out>| {
             out.truncate(start);
             Err((msg, counts))
         };
+        let mut key = Vec::with_capacity(256);
+        let (mut cache_seen, mut slots_seen) = (0usize, 0usize);
         for s in samples {
-            let Some(labels) = mutate(&s.labels, rules) else {
-                continue;
+            sample_key(&s, body, &mut key);
+            let what = match self.cache.get_mut(&key[..]) {
+                Some(e) => {
+                    if e.seen != it {
+                        e.seen = it;
+                        cache_seen += 1;
+                    }
+                    e.what
+                }
+                None if s.labels.is_empty() => {
+                    // The parser skipped the labels because the cache had the series, and
+                    // nothing is evicted in between: cannot happen, but never guess.
+                    return fail("scrape cache lost a series during a scrape".into(), counts, out);
+                }
+                None => {
+                    let what = match mutate(&s.labels, rules) {
+                        None => Cached::Dropped,
+                        Some(labels) => {
+                            if labels.get(METRIC_NAME).is_none() {
+                                return fail("__name__ label is mandatory".into(), counts, out);
+                            }
+                            if let Err(msg) = check_label_limits(&labels, &rules.limits) {
+                                return fail(msg, counts, out);
+                            }
+                            Cached::Series(self.slot_of(&labels))
+                        }
+                    };
+                    self.cache.insert(key.as_slice().into(), CacheEntry { what, seen: it });
+                    cache_seen += 1;
+                    what
+                }
             };
-            if labels.get(METRIC_NAME).is_none() {
-                return fail("__name__ label is mandatory".into(), counts, out);
-            }
-            if let Err(msg) = check_label_limits(&labels, &rules.limits) {
-                return fail(msg, counts, out);
-            }
+            let Cached::Series(i) = what else { continue };
             // Counted even when refused below, as Prometheus does.
             counts.added += 1;
             let limit = rules.limits.sample_limit;
@@ -91,43 +280,85 @@ impl SeriesMemory {
                 limit_exceeded = true;
                 continue;
             }
-            if limit_exceeded || cur.contains_key(&labels) {
+            let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else { continue };
+            if limit_exceeded || slot.seen == it {
                 // A duplicate series in one scrape: the first sample wins.
                 continue;
             }
             let explicit = s.explicit_timestamp && rules.honor_timestamps;
             let t = if explicit { s.timestamp_ms } else { ts };
-            let tracked = !explicit || rules.track_timestamps_staleness;
-            if !self.prev.contains_key(&labels) {
+            if slot.seen + 1 == it && slot.seen == self.last_ok && slot.seen > 0 {
+                slot.prev_tracked = slot.tracked;
+            } else {
                 counts.series_added += 1;
+                slot.prev_tracked = false;
             }
+            slot.seen = it;
+            slot.tracked = !explicit || rules.track_timestamps_staleness;
+            slots_seen += 1;
             let exemplar = s.exemplar.map(|mut e| {
                 e.timestamp_ms = e.timestamp_ms.or(Some(t));
                 e
             });
-            cur.insert(labels.clone(), tracked);
-            out.push(Out { labels, t, v: s.value, exemplar });
+            out.push(Out { series: Arc::clone(&slot.series), t, v: s.value, exemplar });
         }
         if limit_exceeded {
             return fail("sample limit exceeded".into(), counts, out);
         }
-        for (labels, tracked) in self.prev.drain() {
-            if tracked && cur.get(&labels) != Some(&true) {
-                out.push(Out { labels, t: ts, v: stale_nan(), exemplar: None });
+        // Markers for what the previous scrape had, tracked, and this one does not.
+        let prev = self.last_ok;
+        for slot in self.slots.iter().flatten() {
+            let was = if slot.seen == it {
+                slot.prev_tracked
+            } else {
+                slot.seen == prev && prev > 0 && slot.tracked
+            };
+            if was && !(slot.seen == it && slot.tracked) {
+                out.push(Out {
+                    series: Arc::clone(&slot.series),
+                    t: ts,
+                    v: stale_nan(),
+                    exemplar: None,
+                });
             }
         }
-        self.prev = cur;
+        self.last_ok = it;
+        // Forget what this scrape did not have.
+        if slots_seen != self.by_series.len() {
+            for (i, entry) in self.slots.iter_mut().enumerate() {
+                if entry.as_ref().is_some_and(|s| s.seen != it) {
+                    if let Some(s) = entry.take() {
+                        self.by_series.remove(&s.series.encoded[..]);
+                        self.free.push(i);
+                    }
+                }
+            }
+        }
+        if cache_seen != self.cache.len() {
+            self.cache.retain(|_, e| e.seen == it);
+        }
         Ok(counts)
     }
 
-    /// Markers at `ts` for every tracked series of the previous scrape, which is forgotten:
-    /// what a failed scrape or a stopped target writes.
+    /// Markers at `ts` for every tracked series of the last successful scrape, which is
+    /// forgotten: what a failed scrape or a stopped target writes.
     pub fn stale_all(&mut self, ts: i64, out: &mut Vec<Out>) {
-        for (labels, tracked) in self.prev.drain() {
-            if tracked {
-                out.push(Out { labels, t: ts, v: stale_nan(), exemplar: None });
+        let prev = self.last_ok;
+        for slot in self.slots.drain(..).flatten() {
+            let was = if slot.seen > prev {
+                slot.prev_tracked
+            } else {
+                slot.seen == prev && prev > 0 && slot.tracked
+            };
+            if was {
+                out.push(Out { series: slot.series, t: ts, v: stale_nan(), exemplar: None });
             }
         }
+        self.by_series.clear();
+        self.free.clear();
+        self.cache.clear();
+        // The next scrape starts afresh: nothing counts as seen in the previous one.
+        self.last_ok = 0;
     }
 }
 
@@ -232,18 +463,13 @@ pub(crate) fn report(
         (SERIES_ADDED, counts.series_added as f64),
     ];
     for (name, v) in values {
-        out.push(Out { labels: report_labels(name, target), t: ts, v, exemplar: None });
+        out.push(Out::new(&report_labels(name, target), ts, v));
     }
 }
 
 /// Markers for the report series, written when the target goes away.
 pub(crate) fn report_stale(target: &Labels, ts: i64, out: &mut Vec<Out>) {
     for name in [UP, DURATION, SAMPLES_SCRAPED, POST_RELABEL, SERIES_ADDED] {
-        out.push(Out {
-            labels: report_labels(name, target),
-            t: ts,
-            v: stale_nan(),
-            exemplar: None,
-        });
+        out.push(Out::new(&report_labels(name, target), ts, stale_nan()));
     }
 }

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::{HttpClientConfig, ScrapeConfig};
-use crate::expfmt::{parse, FamilyMetadata, ParseOptions};
+use crate::expfmt::{parse_cached, FamilyMetadata, ParseOptions};
 use crate::targets::Target;
 use append::{report, report_stale, AppendRules, Counts, Out, SeriesMemory};
 
@@ -291,14 +291,16 @@ impl Scraper {
         let mut metadata = Vec::new();
         let result = match fetched {
             Err(e) => Err((e, Counts::default())),
-            Ok(f) => match parse(&f.body, &f.content_type, ts, &self.parse_opts) {
+            Ok(f) => match parse_cached(&f.body, &f.content_type, ts, &self.parse_opts, &|key| {
+                self.memory.knows(key)
+            }) {
                 Err(e) => Err((e.to_string(), Counts::default())),
                 Ok(p) => {
                     if let Some(warning) = p.warning {
                         tracing::warn!(target_url = %self.url, %warning, "scrape content type");
                     }
                     metadata = p.metadata;
-                    self.memory.append(&self.rules, p.samples, ts, &mut out)
+                    self.memory.append(&self.rules, p.samples, &f.body, ts, &mut out)
                 }
             },
         };

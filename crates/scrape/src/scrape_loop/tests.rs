@@ -30,16 +30,22 @@ fn rules(target: &[(&str, &str)], honor: bool) -> AppendRules {
 }
 
 fn samples(text: &str) -> Vec<crate::expfmt::Sample> {
-    parse_format(text.as_bytes(), Format::PrometheusText, 1000, &Default::default())
-        .unwrap()
-        .samples
+    // Keyed by their labels: these tests pass no body.
+    let mut samples =
+        parse_format(text.as_bytes(), Format::PrometheusText, 1000, &Default::default())
+            .unwrap()
+            .samples;
+    for s in &mut samples {
+        s.raw = None;
+    }
+    samples
 }
 
 fn render(out: &[Out]) -> Vec<String> {
     out.iter()
         .map(|o| {
             let l: Vec<String> =
-                o.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
+                o.series.labels().iter().map(|l| format!("{}={}", l.name, l.value)).collect();
             let v = if is_stale_nan(o.v) { "stale".to_string() } else { o.v.to_string() };
             format!("{{{}}} {v} @{}", l.join(","), o.t)
         })
@@ -51,14 +57,14 @@ fn conflicting_labels_are_exported_unless_honored() {
     let r = rules(&[("job", "j"), ("instance", "i")], false);
     let mut out = Vec::new();
     let s = samples("m{job=\"x\",exported_job=\"y\"} 1\n");
-    SeriesMemory::default().append(&r, s.clone(), 1000, &mut out).unwrap();
+    SeriesMemory::default().append(&r, s.clone(), b"", 1000, &mut out).unwrap();
     assert_eq!(
         render(&out),
         ["{__name__=m,exported_exported_job=x,exported_job=y,instance=i,job=j} 1 @1000"]
     );
     let mut out = Vec::new();
     SeriesMemory::default()
-        .append(&rules(&[("job", "j"), ("instance", "i")], true), s, 1000, &mut out)
+        .append(&rules(&[("job", "j"), ("instance", "i")], true), s, b"", 1000, &mut out)
         .unwrap();
     assert_eq!(render(&out), ["{__name__=m,exported_job=y,instance=i,job=x} 1 @1000"]);
 }
@@ -68,21 +74,24 @@ fn limits_fail_the_scrape_and_leave_nothing() {
     let mut r = rules(&[("job", "j")], false);
     r.limits.sample_limit = 1;
     let mut out = Vec::new();
-    let (e, c) =
-        SeriesMemory::default().append(&r, samples("a 1\nb 2\nc 3\n"), 1000, &mut out).unwrap_err();
+    let (e, c) = SeriesMemory::default()
+        .append(&r, samples("a 1\nb 2\nc 3\n"), b"", 1000, &mut out)
+        .unwrap_err();
     assert_eq!(e, "sample limit exceeded");
     assert_eq!((c.total, c.added), (3, 3));
     assert!(out.is_empty());
 
     let mut r = rules(&[("job", "j")], false);
     r.limits.label_limit = 2;
-    let e =
-        SeriesMemory::default().append(&r, samples("a{x=\"1\"} 1\n"), 0, &mut out).unwrap_err().0;
+    let e = SeriesMemory::default()
+        .append(&r, samples("a{x=\"1\"} 1\n"), b"", 0, &mut out)
+        .unwrap_err()
+        .0;
     assert_eq!(e, "label_limit exceeded (metric: a, number of labels: 3, limit: 2)");
     let mut r = rules(&[], false);
     r.limits.label_value_length_limit = 2;
     let e = SeriesMemory::default()
-        .append(&r, samples("a{x=\"long\"} 1\n"), 0, &mut out)
+        .append(&r, samples("a{x=\"long\"} 1\n"), b"", 0, &mut out)
         .unwrap_err()
         .0;
     assert!(
@@ -96,10 +105,10 @@ fn explicit_timestamps_are_not_marked_stale_and_duplicates_keep_the_first() {
     let r = rules(&[], false);
     let mut mem = SeriesMemory::default();
     let mut out = Vec::new();
-    mem.append(&r, samples("a 1 500\nb 2\nb 3\n"), 1000, &mut out).unwrap();
+    mem.append(&r, samples("a 1 500\nb 2\nb 3\n"), b"", 1000, &mut out).unwrap();
     assert_eq!(render(&out), ["{__name__=a} 1 @500", "{__name__=b} 2 @1000"]);
     out.clear();
-    let c = mem.append(&r, samples("c 1\n"), 2000, &mut out).unwrap();
+    let c = mem.append(&r, samples("c 1\n"), b"", 2000, &mut out).unwrap();
     assert_eq!(c.series_added, 1);
     assert_eq!(render(&out), ["{__name__=c} 1 @2000", "{__name__=b} stale @2000"]);
 }
@@ -391,4 +400,51 @@ async fn compression_can_be_turned_off() {
     let head = heads.lock().unwrap()[0].to_ascii_lowercase();
     assert!(head.contains("accept-encoding: identity\r\n"), "{head}");
     drop(handle);
+}
+
+#[test]
+fn scraped_sets_that_become_one_series_are_one_series() {
+    // `{job="x"}` is exported; `{exported_job="x"}` is already: both end up the same.
+    let r = rules(&[("job", "j")], false);
+    let mut mem = SeriesMemory::default();
+    let mut out = Vec::new();
+    let c = mem
+        .append(&r, samples("a{job=\"x\"} 1\na{exported_job=\"x\"} 2\n"), b"", 1000, &mut out)
+        .unwrap();
+    assert_eq!(render(&out), ["{__name__=a,exported_job=x,job=j} 1 @1000"]);
+    assert_eq!((c.total, c.added, c.series_added), (2, 2, 1));
+    // Still there through the other scraped set: no marker, not added.
+    let mut out = Vec::new();
+    let c = mem.append(&r, samples("a{exported_job=\"x\"} 3\n"), b"", 2000, &mut out).unwrap();
+    assert_eq!(render(&out), ["{__name__=a,exported_job=x,job=j} 3 @2000"]);
+    assert_eq!(c.series_added, 0);
+    // Gone: a marker.
+    let mut out = Vec::new();
+    mem.append(&r, samples("b 1\n"), b"", 3000, &mut out).unwrap();
+    assert_eq!(
+        render(&out),
+        ["{__name__=b,job=j} 1 @3000", "{__name__=a,exported_job=x,job=j} stale @3000"]
+    );
+}
+
+#[test]
+fn a_failed_scrape_marks_what_the_last_good_one_had() {
+    let mut r = rules(&[("job", "j")], false);
+    let mut mem = SeriesMemory::default();
+    let mut out = Vec::new();
+    mem.append(&r, samples("a 1\nb 2 123\n"), b"", 1000, &mut out).unwrap();
+    // Over the limit after updating `a`: nothing is written, and the markers are those of the
+    // first scrape's tracked series (`b` had an explicit timestamp: not tracked).
+    r.limits.sample_limit = 1;
+    let mut out = Vec::new();
+    assert!(mem.append(&r, samples("a 5\nc 6\n"), b"", 2000, &mut out).is_err());
+    assert!(out.is_empty());
+    mem.stale_all(2000, &mut out);
+    assert_eq!(render(&out), ["{__name__=a,job=j} stale @2000"]);
+    // Everything is forgotten: the next scrape adds its series afresh, with no markers.
+    r.limits.sample_limit = 0;
+    let mut out = Vec::new();
+    let c = mem.append(&r, samples("a 7\n"), b"", 3000, &mut out).unwrap();
+    assert_eq!(render(&out), ["{__name__=a,job=j} 7 @3000"]);
+    assert_eq!(c.series_added, 1);
 }
