@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::config::{ScrapeConfig, ScrapeConfigs};
-use crate::scrape_loop::{spawn, ScrapeHandle, ScrapeOptions, StopMode, TargetStatus};
+use crate::scrape_loop::{batch, spawn, ScrapeHandle, ScrapeOptions, StopMode, TargetStatus};
 use crate::targets::{load_file_sd, targets_from_group, Outcome, Target, TargetGroup};
 
 /// A target being scraped, with the outcome of its last scrape.
@@ -101,8 +101,9 @@ impl TargetManager {
         // (which differ in them) do not scrape in lockstep.
         let mut h = DefaultHasher::new();
         configs.global.external_labels.hash(&mut h);
-        let opts =
-            ScrapeOptions { tenant: TenantId(DEFAULT_TENANT.to_string()), offset_seed: h.finish() };
+        let tenant = TenantId(DEFAULT_TENANT.to_string());
+        let batch = batch::start(Arc::clone(&sink), tenant.clone(), batch::BATCH_WINDOW);
+        let opts = ScrapeOptions { tenant, offset_seed: h.finish(), batch: Some(batch) };
         let pools: Pools = Arc::new(Mutex::new(BTreeMap::new()));
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(discover(configs, Arc::clone(&pools), sink, opts, rx));

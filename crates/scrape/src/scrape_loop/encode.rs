@@ -70,6 +70,19 @@ fn metric_type(k: MetricType) -> pb::metric_metadata::MetricType {
 /// Snappy-compressed `prometheus.WriteRequest` bodies, one per [`MAX_SERIES_PER_REQUEST`]
 /// series; the metadata goes with the first.
 pub(crate) fn encode(series: Vec<Out>, metadata: &[FamilyMetadata]) -> Vec<Bytes> {
+    let mut bodies = Vec::new();
+    for raw in encode_raw(series, metadata) {
+        // Snappy's block encoder fails only on inputs over ~4 GiB, far past our chunk size.
+        match snap::raw::Encoder::new().compress_vec(&raw) {
+            Ok(b) => bodies.push(Bytes::from(b)),
+            Err(error) => tracing::error!(%error, "cannot compress scraped samples"),
+        }
+    }
+    bodies
+}
+
+/// [`encode`] without the compression.
+pub(crate) fn encode_raw(series: Vec<Out>, metadata: &[FamilyMetadata]) -> Vec<Vec<u8>> {
     let mut bodies = Vec::with_capacity(series.len() / MAX_SERIES_PER_REQUEST + 1);
     let mut metadata: Vec<pb::MetricMetadata> = metadata
         .iter()
@@ -89,11 +102,7 @@ pub(crate) fn encode(series: Vec<Out>, metadata: &[FamilyMetadata]) -> Vec<Bytes
         for m in std::mem::take(&mut metadata) {
             prost::encoding::message::encode(3, &m, &mut buf);
         }
-        // Snappy's block encoder fails only on inputs over ~4 GiB, far past our chunk size.
-        match snap::raw::Encoder::new().compress_vec(&buf) {
-            Ok(b) => bodies.push(Bytes::from(b)),
-            Err(error) => tracing::error!(%error, "cannot compress scraped samples"),
-        }
+        bodies.push(buf);
     }
     bodies
 }

@@ -9,6 +9,7 @@
 //! writing staleness markers for all its series as Prometheus does when a target goes away.
 
 mod append;
+pub mod batch;
 mod encode;
 mod fetch;
 #[cfg(test)]
@@ -88,6 +89,9 @@ pub struct ScrapeOptions {
     /// Mixed into each target's start offset, so that two servers scraping the same target
     /// do not scrape it at the same instant (Prometheus seeds it from its external labels).
     pub offset_seed: u64,
+    /// Hand requests to this group-commit writer (see [`batch`]) instead of pushing each
+    /// scrape's own.
+    pub batch: Option<batch::BatchSender>,
 }
 
 /// A running scrape loop. Dropping it aborts the loop without staleness markers.
@@ -167,6 +171,7 @@ pub fn spawn(
         },
         memory: SeriesMemory::default(),
         sink,
+        batch: opts.batch,
         tenant: opts.tenant,
         status: Arc::clone(&status),
         last_metadata: None,
@@ -231,6 +236,7 @@ struct Scraper {
     rules: AppendRules,
     memory: SeriesMemory,
     sink: Arc<dyn PushSink>,
+    batch: Option<batch::BatchSender>,
     tenant: TenantId,
     status: Arc<Mutex<TargetStatus>>,
     /// The metadata last written and when.
@@ -349,6 +355,14 @@ impl Scraper {
     }
 
     async fn write(&self, out: Vec<Out>, metadata: &[FamilyMetadata]) {
+        if let Some(batch) = &self.batch {
+            for raw in encode::encode_raw(out, metadata) {
+                if batch.send(raw).await.is_err() {
+                    tracing::warn!(target_url = %self.url, "scraped samples not written: writer gone");
+                }
+            }
+            return;
+        }
         for body in encode::encode(out, metadata) {
             let req = PushRequest { tenant: self.tenant.clone(), version: WireVersion::V1, body };
             match self.sink.push(req).await {

@@ -250,7 +250,7 @@ fn start(
     t: &Target,
 ) -> (ScrapeHandle, mpsc::UnboundedReceiver<(String, Push)>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let opts = ScrapeOptions { tenant: TenantId("t1".into()), offset_seed: 0 };
+    let opts = ScrapeOptions { tenant: TenantId("t1".into()), offset_seed: 0, batch: None };
     (spawn(cfg, t, Arc::new(FakeSink(tx)), opts).unwrap(), rx)
 }
 
