@@ -158,6 +158,11 @@ impl TlsConfig {
             }
             _ => {}
         }
+        if r.server_name.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err("server_name is not supported by Strata's scraper yet; scrape the \
+                        name the certificate was issued for"
+                .into());
+        }
         if let (Some(min), Some(max)) = (r.min_version, r.max_version) {
             if min > max {
                 return Err("tls_config min_version is greater than max_version".into());

@@ -178,7 +178,7 @@ fn every_field() {
     assert_eq!(tls.ca, Some(Secret::File("/etc/ca.pem".into())));
     assert_eq!(tls.cert, Some(Secret::File("/cfg/valid_cert_file".into())));
     assert_eq!(tls.key, Some(Secret::File("/cfg/valid_key_file".into())));
-    assert_eq!(tls.server_name.as_deref(), Some("example.com"));
+    assert_eq!(tls.server_name, None);
     assert!(tls.insecure_skip_verify);
     assert_eq!(
         (tls.min_version, tls.max_version),
@@ -232,6 +232,7 @@ fn bad_configs_name_the_field() {
         ("scrape_configs:\n- job_name: a\n  fallback_scrape_protocol: PrometheusProto\n", &["fallback_scrape_protocol", "not supported"]),
         ("scrape_configs:\n- job_name: a\n  tls_config: {min_version: TLS14}\n", &["min_version", "unknown TLS version"]),
         ("scrape_configs:\n- job_name: a\n  tls_config: {cert_file: c}\n", &["tls_config", "exactly one of key or key_file"]),
+        ("scrape_configs:\n- job_name: a\n  tls_config: {server_name: x}\n", &["tls_config", "server_name is not supported"]),
         ("scrape_configs:\n- job_name: a\n  proxy_url: http://proxy:8080\n", &["scrape_configs[0].proxy_url", "proxies are not supported", "line 3"]),
         ("scrape_configs:\n- job_name: a\n  oauth2: {client_id: x}\n", &["oauth2", "not supported"]),
         ("scrape_configs:\n- job_name: a\n  kubernetes_sd_configs: [{role: pod}]\n", &["kubernetes_sd_configs", "use static_configs or file_sd_configs"]),

@@ -5,7 +5,7 @@ use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
 };
 
-use crate::config::{Auth, HttpClientConfig, Secret};
+use crate::config::{Auth, HttpClientConfig, Secret, TlsVersion};
 use crate::expfmt::ACCEPT_HEADER;
 
 /// `Strata/<version>`, sent as `User-Agent`.
@@ -17,17 +17,62 @@ pub(crate) struct Fetched {
     pub content_type: String,
 }
 
-/// Builds the client of one target. Fails only when reqwest cannot set up its connector.
+/// Installs rustls' ring provider as the process default, once (reqwest is built without
+/// a provider of its own).
+fn tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when another provider was installed first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Builds the client of one target: redirects and `tls_config` (CA, client certificate,
+/// `insecure_skip_verify`, TLS versions). Fails when reqwest cannot set up its connector or
+/// a certificate or key cannot be read.
 pub(crate) fn client(cfg: &HttpClientConfig) -> Result<reqwest::Client, String> {
+    tls_provider();
     let redirects = if cfg.follow_redirects {
         reqwest::redirect::Policy::limited(10)
     } else {
         reqwest::redirect::Policy::none()
     };
-    reqwest::Client::builder()
-        .redirect(redirects)
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))
+    let mut b = reqwest::Client::builder().redirect(redirects);
+    let tls = &cfg.tls;
+    if let Some(ca) = &tls.ca {
+        let pem = read_secret(ca)?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| format!("tls_config: cannot read CA certificates: {e}"))?;
+        if certs.is_empty() {
+            return Err("tls_config: no CA certificate found in ca / ca_file".into());
+        }
+        // As Prometheus: a configured CA replaces the system's roots.
+        b = b.tls_certs_only(certs);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        let pem = format!("{}\n{}", read_secret(cert)?, read_secret(key)?);
+        let identity = reqwest::Identity::from_pem(pem.as_bytes())
+            .map_err(|e| format!("tls_config: cannot read client certificate and key: {e}"))?;
+        b = b.identity(identity);
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    // rustls speaks TLS 1.2 and 1.3; older minimums mean 1.2.
+    let version = |v: TlsVersion| match v {
+        TlsVersion::Tls13 => reqwest::tls::Version::TLS_1_3,
+        _ => reqwest::tls::Version::TLS_1_2,
+    };
+    if let Some(v) = tls.min_version {
+        b = b.tls_version_min(version(v));
+    }
+    if let Some(v) = tls.max_version {
+        if v < TlsVersion::Tls12 {
+            return Err("tls_config: max_version below TLS12 is not supported (rustls)".into());
+        }
+        b = b.tls_version_max(version(v));
+    }
+    b.build().map_err(|e| format!("cannot build HTTP client: {e}"))
 }
 
 fn read_secret(s: &Secret) -> Result<String, String> {

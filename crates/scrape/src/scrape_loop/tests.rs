@@ -448,3 +448,108 @@ fn a_failed_scrape_marks_what_the_last_good_one_had() {
     assert_eq!(render(&out), ["{__name__=a,job=j} 7 @3000"]);
     assert_eq!(c.series_added, 1);
 }
+
+/// An HTTPS server (rustls, the test certificates) answering every request with `body`.
+fn tls_server(body: &'static str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { return };
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(resp.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn scrapes_over_tls_with_the_configured_ca() {
+    let addr = tls_server("tls_value 7\n");
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls/ca.pem");
+    let up = |p: &Push| value(p, &format!("{{__name__=up,instance={addr},job=test}}"), p[0].2);
+
+    // The test CA verifies the server.
+    let (cfg, target) = job(
+        &addr,
+        &format!("    scheme: https\n    tls_config:\n      ca_file: {}\n", ca.display()),
+    );
+    let (handle, mut rx) = start(&cfg, &target);
+    let p = next(&mut rx).await;
+    assert_eq!(up(&p).as_deref(), Some("1"), "{:?}", handle.status());
+    assert_eq!(
+        value(&p, &format!("{{__name__=tls_value,instance={addr},job=test}}"), p[0].2).as_deref(),
+        Some("7")
+    );
+    drop(handle);
+
+    // Without it the system's roots do not know the server: down, with the reason.
+    let (cfg, target) = job(&addr, "    scheme: https\n");
+    let (handle, mut rx) = start(&cfg, &target);
+    let p = next(&mut rx).await;
+    assert_eq!(up(&p).as_deref(), Some("0"));
+    let err = handle.status().last_error.unwrap_or_default();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    drop(handle);
+
+    // insecure_skip_verify accepts it anyway.
+    let (cfg, target) =
+        job(&addr, "    scheme: https\n    tls_config: {insecure_skip_verify: true}\n");
+    let (handle, mut rx) = start(&cfg, &target);
+    let p = next(&mut rx).await;
+    assert_eq!(up(&p).as_deref(), Some("1"), "{:?}", handle.status());
+    drop(handle);
+
+    // A CA file that holds no certificate fails the loop's client, clearly.
+    let empty = std::env::temp_dir().join(format!("strata-empty-ca-{}.pem", std::process::id()));
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let (cfg, target) = job(
+        &addr,
+        &format!("    scheme: https\n    tls_config:\n      ca_file: {}\n", empty.display()),
+    );
+    let err = spawn(
+        &cfg,
+        &target,
+        Arc::new(FakeSink(mpsc::unbounded_channel().0)),
+        ScrapeOptions { tenant: TenantId("t1".into()), offset_seed: 0, batch: None },
+    )
+    .unwrap_err();
+    assert!(err.contains("tls_config"), "{err}");
+    let _ = std::fs::remove_file(empty);
+}
