@@ -181,7 +181,7 @@ async fn prometheus_remote_write_matches_prometheus() {
     let window_start = secs(now_ms() - 60_000);
     let mut strata = Strata::start().await;
     let tmp = tempfile::Builder::new().prefix("strata-interop-").tempdir().unwrap();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = http_client_builder().timeout(Duration::from_secs(30)).build().unwrap();
 
     let node_port = free_port();
     let mut node = Guard::spawn(

@@ -264,7 +264,7 @@ async fn strata_scrapes_what_prometheus_scrapes() {
     let started = Instant::now();
     let window_start = format!("{:.3}", (now_ms() - 5_000) as f64 / 1000.0);
     let tmp = tempfile::Builder::new().prefix("strata-scrape-interop-").tempdir().unwrap();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = http_client_builder().timeout(Duration::from_secs(30)).build().unwrap();
 
     // The targets.
     let node_port = free_port();

@@ -203,7 +203,10 @@ pub(crate) struct Sender {
 impl Sender {
     pub(crate) fn new(url: &str, tenant: &str, concurrency: usize) -> anyhow::Result<Self> {
         Ok(Sender {
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+            client: {
+                strata_scrape::scrape_loop::install_tls_provider();
+                reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?
+            },
             url: url.to_string(),
             tenant: tenant.to_string(),
             concurrency: concurrency.max(1),

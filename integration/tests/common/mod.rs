@@ -22,6 +22,13 @@ pub const V1_CONTENT_TYPE: &str = "application/x-protobuf";
 pub const V2_CONTENT_TYPE: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A reqwest client builder. reqwest is built with rustls but no crypto provider (Strata
+/// installs ring's), so the process's default provider is installed first.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    strata_scrape::scrape_loop::install_tls_provider();
+    reqwest::Client::builder()
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -153,10 +160,8 @@ impl Strata {
             p
         });
         let http_port = free_port();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("http client");
+        let client =
+            http_client_builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let mut s = Strata {
             dir,
             http_port,

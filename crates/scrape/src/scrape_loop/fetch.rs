@@ -17,9 +17,9 @@ pub(crate) struct Fetched {
     pub content_type: String,
 }
 
-/// Installs rustls' ring provider as the process default, once (reqwest is built without
-/// a provider of its own).
-fn tls_provider() {
+/// Installs rustls' ring provider as the process default, once. reqwest is built without a
+/// provider of its own, so every process must call this before building any reqwest client.
+pub fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Fails only when another provider was installed first, which serves as well.
@@ -31,7 +31,7 @@ fn tls_provider() {
 /// `insecure_skip_verify`, TLS versions). Fails when reqwest cannot set up its connector or
 /// a certificate or key cannot be read.
 pub(crate) fn client(cfg: &HttpClientConfig) -> Result<reqwest::Client, String> {
-    tls_provider();
+    install_tls_provider();
     let redirects = if cfg.follow_redirects {
         reqwest::redirect::Policy::limited(10)
     } else {

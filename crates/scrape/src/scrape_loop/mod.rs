@@ -28,7 +28,7 @@ use crate::expfmt::{parse_cached, FamilyMetadata, ParseOptions};
 use crate::targets::Target;
 use append::{report, report_stale, AppendRules, Counts, Out, SeriesMemory};
 
-pub use fetch::USER_AGENT_VALUE;
+pub use fetch::{install_tls_provider, USER_AGENT_VALUE};
 
 /// Metadata is written when it changes, and at least this often otherwise.
 const METADATA_RESEND: Duration = Duration::from_secs(600);

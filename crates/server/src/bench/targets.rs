@@ -201,6 +201,7 @@ pub async fn targets(args: TargetsArgs) -> anyhow::Result<()> {
         std::future::pending::<()>().await;
         return Ok(());
     };
+    strata_scrape::scrape_loop::install_tls_provider();
     let client = reqwest::Client::new();
     tokio::time::sleep(Duration::from_secs(args.warmup_s)).await;
     let (cpu0, _) = proc_usage(pid)?;
