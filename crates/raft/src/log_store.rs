@@ -33,15 +33,16 @@ pub(crate) struct LogStore {
 }
 
 /// Entries with consecutive indexes, oldest first, within [`RECENT_ENTRIES`] and
-/// [`RECENT_BYTES`].
+/// [`RECENT_BYTES`] per group (entries are applied right after they commit, so a short tail
+/// is enough, and a node runs many groups).
 #[derive(Default)]
 struct Recent {
     entries: VecDeque<Entry>,
     bytes: usize,
 }
 
-const RECENT_ENTRIES: usize = 64;
-const RECENT_BYTES: usize = 64 << 20;
+const RECENT_ENTRIES: usize = 16;
+const RECENT_BYTES: usize = 4 << 20;
 
 fn entry_bytes(e: &Entry) -> usize {
     match &e.payload {
