@@ -153,8 +153,8 @@ pub struct Sample {
     /// Whether the exposition gave the timestamp (for `honor_timestamps`).
     pub explicit_timestamp: bool,
     pub exemplar: Option<Exemplar>,
-    /// Where the series (name and label set, as written) lies in a text-format body, for
-    /// the scrape cache; `None` in OpenMetrics.
+    /// Where the series (name and label set, as written) lies in the body, for the scrape
+    /// cache; `None` when parsed without one in mind (strict OpenMetrics).
     pub raw: Option<RawKey>,
 }
 
@@ -165,13 +165,15 @@ pub struct RawKey {
     pub start: u32,
     pub end: u32,
     pub kind: MetricType,
+    /// OpenMetrics rather than the text format (the same bytes may read differently).
+    pub openmetrics: bool,
 }
 
 impl RawKey {
-    /// The cache key: a tag byte for `kind` (never 0), then the series bytes.
+    /// The cache key: a tag byte for the format and `kind` (never 0), then the series bytes.
     pub fn write(&self, body: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        out.push(1 + self.kind as u8);
+        out.push((1 + self.kind as u8) | if self.openmetrics { 0x80 } else { 0 });
         out.extend_from_slice(body.get(self.start as usize..self.end as usize).unwrap_or_default());
     }
 }
@@ -204,9 +206,10 @@ pub fn parse(
     parse_cached(body, content_type, default_ts_ms, opts, &|_| false)
 }
 
-/// [`parse`] for a scrape loop with a cache: text-format samples whose series `known` says
-/// the cache has (and so were parsed and checked before, byte for byte) are returned with
-/// empty labels and their [`RawKey`] only, skipping label parsing.
+/// [`parse`] for a scrape loop with a cache: samples whose series `known` says the cache has
+/// (and so were parsed and checked before, byte for byte, under the same `# TYPE`) are
+/// returned with empty labels and their [`RawKey`] only, skipping label parsing. OpenMetrics
+/// lines with an exemplar always take the full parser.
 pub fn parse_cached(
     body: &[u8],
     content_type: &str,

@@ -4,7 +4,7 @@
 
 use super::lex::{self, Cursor};
 use super::strict::Strict;
-use super::{MetricType, Output, ParseError, RawSample, Result};
+use super::{MetricType, Output, ParseError, RawExemplar, RawKey, RawSample, Result};
 
 /// Exemplar label sets longer than this many runes (names and values) are invalid
 /// (OpenMetrics 1.0); Prometheus drops such exemplars when it stores them.
@@ -34,11 +34,37 @@ pub(crate) fn parse(body: &[u8], strict: bool, out: &mut Output) -> Result<()> {
                 meta(&mut cur, out, &mut last_type, checker.as_mut())?;
             }
             Some(c) if c == b'{' || lex::is_name_start(c) => {
+                let start = cur.pos();
+                let key = |end: usize| {
+                    u32::try_from(end).ok().map(|end| RawKey {
+                        start: start as u32,
+                        end,
+                        kind: last_type,
+                        openmetrics: true,
+                    })
+                };
+                // As in the text format: a series the scrape cache knows is only scanned.
+                // Not in strict mode (its checker needs every sample's labels), and not for
+                // lines with an exemplar.
+                if checker.is_none() {
+                    let mut fast = cur.clone();
+                    if let Some(k) = scan_series(&mut fast).and_then(key) {
+                        if out.knows(body, k) {
+                            let (value, ts, exemplar) = sample_tail(&mut fast, strict)?;
+                            if exemplar.is_none() {
+                                out.push_known(k, value, ts);
+                                cur = fast;
+                                continue;
+                            }
+                        }
+                    }
+                }
                 let raw = series(&mut cur, strict)?;
                 if let Some(c) = checker.as_mut() {
                     c.sample(&raw)?;
                 }
-                out.push(raw, last_type, None)?;
+                let k = if checker.is_none() { key(raw.series_end) } else { None };
+                out.push(raw, last_type, k)?;
             }
             Some(_) => {
                 return Err(cur.err(format!("expected a valid start token, got {}", cur.got())))
@@ -164,6 +190,46 @@ fn series(cur: &mut Cursor, strict: bool) -> Result<RawSample> {
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         return Err(cur.err("metric name not set"));
     };
+    let series_end = cur.pos();
+    let (value, ts, exemplar) = sample_tail(cur, strict)?;
+    Ok(RawSample { line, name, labels, value, ts, exemplar, series_end })
+}
+
+/// Skips a sample's series part (`name`, `name{...}` or `{...}`, no blanks) without building
+/// anything; `None` on anything unusual, for the full parser to judge.
+fn scan_series(cur: &mut Cursor) -> Option<usize> {
+    cur.metric_name();
+    if cur.eat(b'{') {
+        loop {
+            match cur.peek()? {
+                b'}' => {
+                    cur.bump();
+                    break;
+                }
+                b'"' => {
+                    cur.quoted_raw("label name").ok()?;
+                }
+                _ => {
+                    if cur.label_name().is_empty() {
+                        return None;
+                    }
+                }
+            }
+            if cur.eat(b'=') {
+                if cur.peek() != Some(b'"') {
+                    return None;
+                }
+                cur.quoted_raw("label value").ok()?;
+            }
+            cur.eat(b',');
+        }
+    }
+    Some(cur.pos())
+}
+
+/// What follows the series part: ` value [timestamp] [# {exemplar} value [timestamp]]` and
+/// the newline.
+fn sample_tail(cur: &mut Cursor, strict: bool) -> Result<(f64, Option<i64>, Option<RawExemplar>)> {
     let Some(tok) = spaced_token(cur) else {
         return Err(cur.err(format!("expected value after metric, got {}", cur.got())));
     };
@@ -208,7 +274,7 @@ fn series(cur: &mut Cursor, strict: bool) -> Result<RawSample> {
     } else {
         line_end(cur, if ts.is_some() { "timestamp" } else { "value" })?;
     }
-    Ok(RawSample { line, name, labels, value, ts, exemplar, series_end: 0 })
+    Ok((value, ts, exemplar))
 }
 
 /// The inside of `{...}` (brace consumed): `name="value"` separated by single commas, no

@@ -25,7 +25,12 @@ pub(crate) fn parse(body: &[u8], out: &mut Output) -> Result<()> {
                 let mut fast = cur.clone();
                 let start = cur.pos();
                 if let Some(end) = scan_series(&mut fast) {
-                    let key = RawKey { start: start as u32, end: end as u32, kind: last_type };
+                    let key = RawKey {
+                        start: start as u32,
+                        end: end as u32,
+                        kind: last_type,
+                        openmetrics: false,
+                    };
                     if u32::try_from(end).is_ok() && out.knows(body, key) {
                         let (value, ts) = value_and_timestamp(&mut fast)?;
                         out.push_known(key, value, ts);
@@ -38,6 +43,7 @@ pub(crate) fn parse(body: &[u8], out: &mut Output) -> Result<()> {
                     start: start as u32,
                     end,
                     kind: last_type,
+                    openmetrics: false,
                 });
                 out.push(raw, last_type, key)?;
             }
