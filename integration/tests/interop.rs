@@ -183,15 +183,7 @@ async fn prometheus_remote_write_matches_prometheus() {
     let tmp = tempfile::Builder::new().prefix("strata-interop-").tempdir().unwrap();
     let client = http_client_builder().timeout(Duration::from_secs(30)).build().unwrap();
 
-    let node_port = free_port();
-    let mut node = Guard::spawn(
-        "node_exporter",
-        &which("prometheus-node-exporter"),
-        &[format!("--web.listen-address=127.0.0.1:{node_port}")],
-        &tmp.path().join("node_exporter.log"),
-    );
-    let node_url = format!("http://127.0.0.1:{node_port}");
-    wait_ok(&client, &format!("{node_url}/metrics"), &mut node, Duration::from_secs(30)).await;
+    let (node, node_port) = start_node_exporter(&client, tmp.path()).await;
 
     let prom_port = free_port();
     let prom_base = format!("http://127.0.0.1:{prom_port}");

@@ -31,14 +31,7 @@ fn require_prometheus_client() -> bool {
         .args(["-c", "import prometheus_client"])
         .status()
         .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if std::env::var("STRATA_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-        panic!("python3 with prometheus_client not found and STRATA_REQUIRE_INTEROP=1");
-    }
-    println!("skipped: python3 cannot import prometheus_client (pip install prometheus_client)");
-    false
+    require(ok, "python3 cannot import prometheus_client (pip install prometheus_client)")
 }
 
 /// A DCGM-exporter scrape: every active field of `default-counters.csv` for `GPUS` GPUs, with
@@ -267,13 +260,7 @@ async fn strata_scrapes_what_prometheus_scrapes() {
     let client = http_client_builder().timeout(Duration::from_secs(30)).build().unwrap();
 
     // The targets.
-    let node_port = free_port();
-    let mut node = Guard::spawn(
-        "node_exporter",
-        &which("prometheus-node-exporter"),
-        &[format!("--web.listen-address=127.0.0.1:{node_port}")],
-        &tmp.path().join("node_exporter.log"),
-    );
+    let (node, node_port) = start_node_exporter(&client, tmp.path()).await;
     let app_port = free_port();
     let app_script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../integration/tests/scrape_interop/model_server.py");
@@ -287,13 +274,6 @@ async fn strata_scrapes_what_prometheus_scrapes() {
     let dcgm_port = dcgm_listener.local_addr().unwrap().port();
     let exposition = dcgm_exposition(&csv);
     tokio::spawn(serve_static(dcgm_listener, exposition.clone()));
-    wait_ok(
-        &client,
-        &format!("http://127.0.0.1:{node_port}/metrics"),
-        &mut node,
-        Duration::from_secs(30),
-    )
-    .await;
     wait_ok(
         &client,
         &format!("http://127.0.0.1:{app_port}/metrics"),

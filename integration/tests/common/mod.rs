@@ -41,13 +41,19 @@ pub fn require_program(name: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| is_executable(&d.join(name))))
         .unwrap_or(false);
+    require(found, &format!("{name} not found on PATH"))
+}
+
+/// `found`, or else: a panic saying `missing` under `STRATA_REQUIRE_INTEROP=1`, otherwise a
+/// "skipped" line and false.
+pub fn require(found: bool, missing: &str) -> bool {
     if found {
         return true;
     }
     if std::env::var("STRATA_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-        panic!("{name} not found on PATH and STRATA_REQUIRE_INTEROP=1");
+        panic!("{missing} and STRATA_REQUIRE_INTEROP=1");
     }
-    println!("skipped: {name} not found on PATH");
+    println!("skipped: {missing}");
     false
 }
 
@@ -132,6 +138,21 @@ pub async fn wait_ok(client: &reqwest::Client, url: &str, guard: &mut Guard, wit
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Starts Debian's `prometheus-node-exporter` on a free port, logging into `dir`, and waits
+/// until it serves `/metrics`. Returns it and its port.
+pub async fn start_node_exporter(client: &reqwest::Client, dir: &Path) -> (Guard, u16) {
+    let port = free_port();
+    let mut node = Guard::spawn(
+        "node_exporter",
+        &which("prometheus-node-exporter"),
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        &dir.join("node_exporter.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_ok(client, &url, &mut node, Duration::from_secs(30)).await;
+    (node, port)
 }
 
 /// A `strata all` process on loopback with its own data directory.

@@ -144,6 +144,50 @@ impl<'a> Cursor<'a> {
         Ok(raw)
     }
 
+    /// Skips a sample's series part (`name`, `name{...}` or `{...}`) without building
+    /// anything and returns where it ends; `None` on anything unusual, for the full parser
+    /// to judge. `blanks`: spaces and tabs may stand between tokens (the text format; not
+    /// OpenMetrics). For the scrape cache, whose keys are these bytes.
+    pub fn scan_series(&mut self, blanks: bool) -> Option<usize> {
+        let skip = |c: &mut Self| {
+            if blanks {
+                c.skip_blanks();
+            }
+        };
+        self.metric_name();
+        skip(self);
+        if self.eat(b'{') {
+            loop {
+                skip(self);
+                match self.peek()? {
+                    b'}' => {
+                        self.bump();
+                        break;
+                    }
+                    b'"' => {
+                        self.quoted_raw("label name").ok()?;
+                    }
+                    _ => {
+                        if self.label_name().is_empty() {
+                            return None;
+                        }
+                    }
+                }
+                skip(self);
+                if self.eat(b'=') {
+                    skip(self);
+                    if self.peek() != Some(b'"') {
+                        return None;
+                    }
+                    self.quoted_raw("label value").ok()?;
+                    skip(self);
+                }
+                self.eat(b',');
+            }
+        }
+        Some(self.pos)
+    }
+
     /// A quoted string, escapes resolved as in label values.
     pub fn quoted(&mut self, what: &str) -> Result<String> {
         let raw = self.quoted_raw(what)?;

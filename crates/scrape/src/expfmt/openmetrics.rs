@@ -48,7 +48,7 @@ pub(crate) fn parse(body: &[u8], strict: bool, out: &mut Output) -> Result<()> {
                 // lines with an exemplar.
                 if checker.is_none() {
                     let mut fast = cur.clone();
-                    if let Some(k) = scan_series(&mut fast).and_then(key) {
+                    if let Some(k) = fast.scan_series(false).and_then(key) {
                         if out.knows(body, k) {
                             let (value, ts, exemplar) = sample_tail(&mut fast, strict)?;
                             if exemplar.is_none() {
@@ -193,38 +193,6 @@ fn series(cur: &mut Cursor, strict: bool) -> Result<RawSample> {
     let series_end = cur.pos();
     let (value, ts, exemplar) = sample_tail(cur, strict)?;
     Ok(RawSample { line, name, labels, value, ts, exemplar, series_end })
-}
-
-/// Skips a sample's series part (`name`, `name{...}` or `{...}`, no blanks) without building
-/// anything; `None` on anything unusual, for the full parser to judge.
-fn scan_series(cur: &mut Cursor) -> Option<usize> {
-    cur.metric_name();
-    if cur.eat(b'{') {
-        loop {
-            match cur.peek()? {
-                b'}' => {
-                    cur.bump();
-                    break;
-                }
-                b'"' => {
-                    cur.quoted_raw("label name").ok()?;
-                }
-                _ => {
-                    if cur.label_name().is_empty() {
-                        return None;
-                    }
-                }
-            }
-            if cur.eat(b'=') {
-                if cur.peek() != Some(b'"') {
-                    return None;
-                }
-                cur.quoted_raw("label value").ok()?;
-            }
-            cur.eat(b',');
-        }
-    }
-    Some(cur.pos())
 }
 
 /// What follows the series part: ` value [timestamp] [# {exemplar} value [timestamp]]` and

@@ -24,7 +24,7 @@ pub(crate) fn parse(body: &[u8], out: &mut Output) -> Result<()> {
                 // else (or anything the scan does not like) takes the full parser.
                 let mut fast = cur.clone();
                 let start = cur.pos();
-                if let Some(end) = scan_series(&mut fast) {
+                if let Some(end) = fast.scan_series(true) {
                     let key = RawKey {
                         start: start as u32,
                         end: end as u32,
@@ -141,44 +141,6 @@ fn series(cur: &mut Cursor) -> Result<RawSample> {
     let series_end = cur.pos();
     let (value, ts) = value_and_timestamp(cur)?;
     Ok(RawSample { line, name, labels, value, ts, exemplar: None, series_end })
-}
-
-/// Skips the series part of a sample line (`name`, `name{...}` or `{...}`) without
-/// building anything, and returns where it ends; `None` on anything unusual, for the full
-/// parser to judge.
-fn scan_series(cur: &mut Cursor) -> Option<usize> {
-    cur.metric_name();
-    cur.skip_blanks();
-    if cur.eat(b'{') {
-        loop {
-            cur.skip_blanks();
-            match cur.peek()? {
-                b'}' => {
-                    cur.bump();
-                    break;
-                }
-                b'"' => {
-                    cur.quoted_raw("label name").ok()?;
-                }
-                _ => {
-                    if cur.label_name().is_empty() {
-                        return None;
-                    }
-                }
-            }
-            cur.skip_blanks();
-            if cur.eat(b'=') {
-                cur.skip_blanks();
-                if cur.peek() != Some(b'"') {
-                    return None;
-                }
-                cur.quoted_raw("label value").ok()?;
-                cur.skip_blanks();
-            }
-            cur.eat(b',');
-        }
-    }
-    Some(cur.pos())
 }
 
 /// `value [timestamp]` to the end of the line (consumed).
