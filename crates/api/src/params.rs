@@ -8,16 +8,30 @@ use strata_model::{Error, MatchOp, Matcher, Result};
 pub(crate) const MIN_TIME: i64 = i64::MIN / 2;
 pub(crate) const MAX_TIME: i64 = i64::MAX / 2;
 
-/// All parameters of a request, repeated keys kept in order.
+/// All parameters of a request, repeated keys kept in order. An extractor: a handler takes
+/// `p: Params` as its last argument (it reads the body).
 pub(crate) struct Params(Vec<(String, String)>);
 
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let (method, uri, headers) =
+            (req.method().clone(), req.uri().clone(), req.headers().clone());
+        // Through `Bytes`' own extractor, so the router's body limit applies as before.
+        let body = <Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Params::parse(&method, &uri, &headers, &body))
+    }
+}
+
 impl Params {
-    pub(crate) fn from_request(
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &Bytes,
-    ) -> Self {
+    pub(crate) fn parse(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Self {
         // As Go's `Request.FormValue`: body parameters come before the URL's.
         let mut v: Vec<(String, String)> = Vec::new();
         let is_form = headers

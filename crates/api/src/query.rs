@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use bytes::Bytes;
 use promql_parser::parser::Expr;
 use serde_json::Value;
 use strata_model::TenantId;
@@ -168,15 +167,8 @@ fn respond(r: ApiResult<Response>) -> Response {
 
 /// `GET|POST /api/v1/query`: `query`, `time` (default now), `timeout`, `limit`,
 /// `lookback_delta`, `stats`.
-pub(crate) async fn query(
-    State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn query(State(st): State<ApiState>, headers: HeaderMap, p: Params) -> Response {
     let started = Instant::now();
-    let p = Params::from_request(&method, &uri, &headers, &body);
     respond(
         async {
             let tenant = tenant(&headers)?;
@@ -193,13 +185,10 @@ pub(crate) async fn query(
 /// duration), `timeout`, `limit`, `lookback_delta`, `stats`.
 pub(crate) async fn query_range(
     State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Response {
     let started = Instant::now();
-    let p = Params::from_request(&method, &uri, &headers, &body);
     respond(
         async {
             let tenant = tenant(&headers)?;
@@ -241,13 +230,7 @@ fn parsed_query(p: &Params) -> ApiResult<Expr> {
 
 /// `GET|POST /api/v1/format_query`: the query pretty-printed (promql-parser's `prettify`,
 /// which follows Prometheus's `Pretty` rules: one line when it fits in 100 columns).
-pub(crate) async fn format_query(
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn format_query(p: Params) -> Response {
     respond(parsed_query(&p).map(|e| success(Value::String(e.prettify()), Vec::new())))
 }
 
@@ -256,13 +239,7 @@ pub(crate) async fn format_query(
 /// "matchers":[{"type":"=","name":...,"value":...}],"offset":0,...}`,
 /// `{"type":"binaryExpr","op":...,"lhs":...,"rhs":...}` and so on); the UI's explain view
 /// reads it. Small differences from Prometheus in rarely used fields are possible.
-pub(crate) async fn parse_query(
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn parse_query(p: Params) -> Response {
     respond(parsed_query(&p).and_then(|e| {
         serde_json::to_value(&e)
             .map(|v| success(v, Vec::new()))
@@ -272,13 +249,7 @@ pub(crate) async fn parse_query(
 
 /// `GET|POST /api/v1/query_exemplars`: parameters are checked as Prometheus checks them;
 /// exemplars are not stored yet, so the answer is always an empty list.
-pub(crate) async fn query_exemplars(
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn query_exemplars(headers: HeaderMap, p: Params) -> Response {
     respond((|| {
         tenant(&headers)?;
         let start = p.time("start", MIN_TIME)?;

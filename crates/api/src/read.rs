@@ -1,8 +1,7 @@
 //! The Prometheus read API for series, labels and metadata, plus health and metrics.
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use strata_model::{Error, Result};
 
@@ -27,14 +26,7 @@ fn truncate<T>(v: &mut Vec<T>, limit: usize, warnings: &mut Vec<String>) {
     }
 }
 
-pub(crate) async fn series(
-    State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn series(State(st): State<ApiState>, headers: HeaderMap, p: Params) -> Response {
     answer(
         async {
             let tenant = tenant(&headers)?;
@@ -61,14 +53,7 @@ pub(crate) async fn series(
     )
 }
 
-pub(crate) async fn labels(
-    State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn labels(State(st): State<ApiState>, headers: HeaderMap, p: Params) -> Response {
     answer(
         async {
             let tenant = tenant(&headers)?;
@@ -87,12 +72,9 @@ pub(crate) async fn labels(
 pub(crate) async fn label_values(
     State(st): State<ApiState>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     answer(
         async {
             let tenant = tenant(&headers)?;
@@ -129,12 +111,9 @@ fn count_param(p: &Params, key: &str) -> Result<Option<usize>> {
 
 pub(crate) async fn metadata(
     State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
     answer(
         async {
             let tenant = tenant(&headers)?;

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use strata_model::{Labels, Matcher, MetricMetadata};
@@ -59,14 +57,7 @@ fn labels_json(l: &Labels) -> Value {
     Value::Object(l.iter().map(|l| (l.name.clone(), json!(l.value))).collect::<Map<_, _>>())
 }
 
-pub(crate) async fn targets(
-    State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn targets(State(st): State<ApiState>, p: Params) -> Response {
     let (show_active, show_dropped) = match p.get("state").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("any") => (true, true),
         Some("active") => (true, false),
@@ -102,14 +93,7 @@ pub(crate) async fn targets(
 /// `/api/v1/targets/metadata`, as Prometheus answers it: for each active target whose labels
 /// match `match_target` (a series selector), the metadata of every family it exposes, or of
 /// `metric` only (then without the `metric` key); at most `limit` entries.
-pub(crate) async fn targets_metadata(
-    State(st): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::from_request(&method, &uri, &headers, &body);
+pub(crate) async fn targets_metadata(State(st): State<ApiState>, p: Params) -> Response {
     let limit = match p.get("limit").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match s.parse::<i64>() {
