@@ -9,12 +9,14 @@
 //! assert!(!m.matches("nodes"));
 //! ```
 
+mod duration;
 mod error;
 mod ids;
 mod labels;
 mod matcher;
 mod service;
 
+pub use duration::{parse_duration_ms, DURATION_UNITS};
 pub use error::{Error, Result};
 pub use ids::{NodeId, SeriesRef, ShardId, TenantId, DEFAULT_TENANT};
 pub use labels::{label_hash, Label, Labels, METRIC_NAME};

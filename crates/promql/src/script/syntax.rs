@@ -17,44 +17,10 @@ pub(crate) enum SeqValue {
     Histogram,
 }
 
-/// Parses a Prometheus duration (`model.ParseDuration`) into milliseconds: `<int><unit>`
-/// pairs with units `y w d h m s ms`, largest first, each at most once; or `0`.
+/// Parses a Prometheus duration (`model.ParseDuration`) into milliseconds.
 pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let bad = || format!("not a valid duration string: {s:?}");
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err("empty duration string".into());
-    }
-    let mut rest = s;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let letters = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let pos = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(bad)?;
-        let mult = UNITS[next_unit + pos].1;
-        next_unit += pos + 1;
-        total = n.checked_mul(mult).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-    }
-    Ok(total)
+    strata_model::parse_duration_ms(s)
+        .and_then(|ms| i64::try_from(ms).map_err(|_| "duration out of range".to_string()))
 }
 
 /// Parses a scalar expectation line as the reference runner does: Go's

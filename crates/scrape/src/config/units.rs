@@ -12,58 +12,10 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PromDuration(pub Duration);
 
-const UNITS: [(&str, u64); 7] = [
-    ("y", 365 * 86_400_000),
-    ("w", 7 * 86_400_000),
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
-/// The largest duration Go's `time.Duration` holds, in milliseconds.
-const MAX_MS: u64 = (i64::MAX as u64) / 1_000_000;
-
 /// Parses `1h30m`, `15s`, `250ms`, `0`: units from largest to smallest, each at most once, as
 /// `model.ParseDuration` requires.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    match s {
-        "0" => return Ok(Duration::ZERO),
-        "" => return Err("empty duration string".into()),
-        _ => {}
-    }
-    let invalid = || format!("not a valid duration string: {s:?}");
-    let mut rest = s;
-    let mut total: u64 = 0;
-    let mut last_unit = None;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-        if unit_len == 0 {
-            return Err(invalid());
-        }
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let Some(pos) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!("unknown unit {unit:?} in duration {s:?}"));
-        };
-        if last_unit.is_some_and(|last| pos <= last) {
-            return Err(invalid());
-        }
-        last_unit = Some(pos);
-        total = value
-            .checked_mul(UNITS[pos].1)
-            .and_then(|v| v.checked_add(total))
-            .filter(|t| *t <= MAX_MS)
-            .ok_or_else(|| "duration out of range".to_string())?;
-    }
-    Ok(Duration::from_millis(total))
+    strata_model::parse_duration_ms(s).map(Duration::from_millis)
 }
 
 /// Formats a duration as `model.Duration.String` does (`1m30s`, `90d`, `0s`): years and
@@ -74,7 +26,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (i, (unit, mult)) in UNITS.iter().enumerate() {
+    for (i, (unit, mult)) in strata_model::DURATION_UNITS.iter().enumerate() {
         let exact_only = i < 2;
         if exact_only && ms % mult != 0 {
             continue;
