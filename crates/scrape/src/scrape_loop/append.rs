@@ -169,6 +169,18 @@ struct Slot {
     prev_tracked: bool,
 }
 
+impl Slot {
+    /// Whether scrape `last_ok` (the last that succeeded; 0 for none) wrote it, tracked, even
+    /// when a later scrape has already updated the slot.
+    fn tracked_by(&self, last_ok: u64) -> bool {
+        if self.seen > last_ok {
+            self.prev_tracked
+        } else {
+            last_ok > 0 && self.seen == last_ok && self.tracked
+        }
+    }
+}
+
 /// The series remembered from the previous scrape, for staleness and `scrape_series_added`,
 /// and the cache of what scraped label sets become.
 #[derive(Debug, Default)]
@@ -287,7 +299,7 @@ impl SeriesMemory {
             }
             let explicit = s.explicit_timestamp && rules.honor_timestamps;
             let t = if explicit { s.timestamp_ms } else { ts };
-            if slot.seen + 1 == it && slot.seen == self.last_ok && slot.seen > 0 {
+            if self.last_ok > 0 && slot.seen == self.last_ok {
                 slot.prev_tracked = slot.tracked;
             } else {
                 counts.series_added += 1;
@@ -308,12 +320,7 @@ impl SeriesMemory {
         // Markers for what the previous scrape had, tracked, and this one does not.
         let prev = self.last_ok;
         for slot in self.slots.iter().flatten() {
-            let was = if slot.seen == it {
-                slot.prev_tracked
-            } else {
-                slot.seen == prev && prev > 0 && slot.tracked
-            };
-            if was && !(slot.seen == it && slot.tracked) {
+            if slot.tracked_by(prev) && !(slot.seen == it && slot.tracked) {
                 out.push(Out {
                     series: Arc::clone(&slot.series),
                     t: ts,
@@ -345,12 +352,7 @@ impl SeriesMemory {
     pub fn stale_all(&mut self, ts: i64, out: &mut Vec<Out>) {
         let prev = self.last_ok;
         for slot in self.slots.drain(..).flatten() {
-            let was = if slot.seen > prev {
-                slot.prev_tracked
-            } else {
-                slot.seen == prev && prev > 0 && slot.tracked
-            };
-            if was {
+            if slot.tracked_by(prev) {
                 out.push(Out { series: slot.series, t: ts, v: stale_nan(), exemplar: None });
             }
         }
