@@ -28,7 +28,9 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::config::{ScrapeConfig, ScrapeConfigs};
-use crate::scrape_loop::{batch, spawn, ScrapeHandle, ScrapeOptions, StopMode, TargetStatus};
+use crate::scrape_loop::{
+    batch, http_client, spawn_with_client, ScrapeHandle, ScrapeOptions, StopMode, TargetStatus,
+};
 use crate::targets::{load_file_sd, targets_from_group, Outcome, Target, TargetGroup};
 
 /// A target being scraped, with the outcome of its last scrape.
@@ -67,6 +69,8 @@ struct Running {
 
 #[derive(Default)]
 struct Pool {
+    /// The job's HTTP client, built with its first loop and shared by all of them.
+    client: Option<reqwest::Client>,
     active: Vec<Running>,
     dropped: Vec<Labels>,
     dropped_count: usize,
@@ -259,10 +263,18 @@ fn sync_pool(
             pool.active.push(r);
             continue;
         }
-        match spawn(cfg, &t, Arc::clone(sink), opts.clone()) {
-            Ok(handle) => pool.active.push(Running { key, target: t, handle }),
-            Err(e) => warn!(job = %cfg.job_name, url = %key.1, "starting scrape loop: {e}"),
-        }
+        let client = match &pool.client {
+            Some(c) => c.clone(),
+            None => match http_client(&cfg.http) {
+                Ok(c) => pool.client.insert(c).clone(),
+                Err(e) => {
+                    warn!(job = %cfg.job_name, url = %key.1, "starting scrape loop: {e}");
+                    continue;
+                }
+            },
+        };
+        let handle = spawn_with_client(cfg, &t, client, Arc::clone(sink), opts.clone());
+        pool.active.push(Running { key, target: t, handle });
     }
     for (_, r) in old {
         // The loop writes its staleness markers and ends on its own.

@@ -28,6 +28,7 @@ use crate::expfmt::{parse_cached, FamilyMetadata, ParseOptions};
 use crate::targets::Target;
 use append::{report, report_stale, AppendRules, Counts, Out, SeriesMemory};
 
+pub(crate) use fetch::client as http_client;
 pub use fetch::{install_tls_provider, USER_AGENT_VALUE};
 
 /// Metadata is written when it changes, and at least this often otherwise.
@@ -144,7 +145,18 @@ pub fn spawn(
     sink: Arc<dyn PushSink>,
     opts: ScrapeOptions,
 ) -> Result<ScrapeHandle, String> {
-    let client = fetch::client(&cfg.http)?;
+    Ok(spawn_with_client(cfg, target, fetch::client(&cfg.http)?, sink, opts))
+}
+
+/// [`spawn`] with the job's HTTP client, which the loops of one scrape pool share (its
+/// connection pool and TLS settings, read once).
+pub(crate) fn spawn_with_client(
+    cfg: &ScrapeConfig,
+    target: &Target,
+    client: reqwest::Client,
+    sink: Arc<dyn PushSink>,
+    opts: ScrapeOptions,
+) -> ScrapeHandle {
     let status = Arc::new(Mutex::new(TargetStatus::default()));
     let (tx, rx) = oneshot::channel();
     let offset =
@@ -179,7 +191,7 @@ pub fn spawn(
         target_metadata: Arc::default(),
     };
     let task = tokio::spawn(scraper.run(offset, rx));
-    Ok(ScrapeHandle { status, stop: Some(tx), task: Some(task) })
+    ScrapeHandle { status, stop: Some(tx), task: Some(task) }
 }
 
 /// FNV-1a over the target's labels and URL, like Prometheus' `Target.hash`.
