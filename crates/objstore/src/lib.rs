@@ -1,0 +1,313 @@
+//! The object store Strata keeps its blocks in: one [`Bucket`] opened from a URL
+//! (`file:///path`, `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`,
+//! `memory://`), with request timeouts and retries (the cloud clients' own, configured here), a
+//! metrics layer counting operations, failures and bytes, and typed paths for what Strata stores.
+//!
+//! ```
+//! # async fn demo() -> Result<(), strata_objstore::Error> {
+//! use strata_objstore::{Bucket, BucketConfig};
+//! let bucket = Bucket::open(&BucketConfig::from_url("memory://"), None)?;
+//! let path = strata_objstore::paths::block_file("tenant-a", "01J0000000000000000000000A", "meta.json");
+//! bucket.put(&path, bytes::Bytes::from_static(b"{}")).await?;
+//! assert_eq!(bucket.get(&path).await?.as_ref(), b"{}");
+//! # Ok(()) }
+//! ```
+
+mod metrics;
+pub mod paths;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+pub use crate::metrics::StoreMetrics;
+pub use object_store;
+
+/// A problem opening or using the bucket.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bucket URL {url:?}: {message}")]
+    Url { url: String, message: String },
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("{path}: not found")]
+    NotFound { path: String },
+}
+
+impl Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. } | Error::Store(object_store::Error::NotFound { .. }))
+    }
+}
+
+/// S3 settings beyond the URL; each falls back to the usual `AWS_*` environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// `http://127.0.0.1:9000` for a local S3-compatible server; empty for AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Virtual-hosted style (`bucket.host/key`) instead of path style (`host/bucket/key`).
+    /// Off by default: S3-compatible servers expect path style.
+    pub virtual_hosted_style: bool,
+    /// Allow `http://` endpoints (local test servers).
+    pub allow_http: bool,
+}
+
+/// Where the blocks live and how requests behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub url: String,
+    pub s3: S3Options,
+    /// Timeout of one request to a cloud store.
+    pub request_timeout: Duration,
+    /// Retries of a failed cloud request (with exponential backoff) before it fails.
+    pub max_retries: usize,
+}
+
+impl BucketConfig {
+    pub fn from_url(url: &str) -> Self {
+        BucketConfig {
+            url: url.to_string(),
+            s3: S3Options::default(),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 5,
+        }
+    }
+}
+
+/// An open bucket: an `Arc<dyn ObjectStore>` and a few helpers.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl Bucket {
+    /// Opens the bucket `cfg.url` names. A `file://` folder is created if missing. With a
+    /// registry, operation metrics are registered under `strata_objstore_*`.
+    pub fn open(
+        cfg: &BucketConfig,
+        registry: Option<&mut prometheus_client::registry::Registry>,
+    ) -> Result<Bucket, Error> {
+        let store = open_store(cfg)?;
+        let store: Arc<dyn ObjectStore> = match registry {
+            Some(r) => Arc::new(metrics::MetricsStore::new(store, StoreMetrics::new(r))),
+            None => store,
+        };
+        Ok(Bucket { store, url: cfg.url.clone() })
+    }
+
+    /// Wraps an existing store (tests).
+    pub fn from_store(store: Arc<dyn ObjectStore>, url: &str) -> Bucket {
+        Bucket { store, url: url.to_string() }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn put(&self, path: &Path, data: Bytes) -> Result<(), Error> {
+        self.store.put(path, PutPayload::from(data)).await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, path: &Path) -> Result<Bytes, Error> {
+        match self.store.get(path).await {
+            Ok(r) => Ok(r.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::NotFound { path: path.to_string() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `Ok(false)` when the object does not exist.
+    pub async fn exists(&self, path: &Path) -> Result<bool, Error> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes an object; a missing one is not an error.
+    pub async fn delete(&self, path: &Path) -> Result<(), Error> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes every object under `prefix`.
+    pub async fn delete_prefix(&self, prefix: &Path) -> Result<(), Error> {
+        let objects: Vec<Path> =
+            self.store.list(Some(prefix)).map_ok(|m| m.location).try_collect().await?;
+        for p in objects {
+            self.delete(&p).await?;
+        }
+        Ok(())
+    }
+
+    /// The names of the "folders" directly under `prefix` (the root when `None`).
+    pub async fn list_dirs(&self, prefix: Option<&Path>) -> Result<Vec<String>, Error> {
+        let res = self.store.list_with_delimiter(prefix).await?;
+        let mut out: Vec<String> = res
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(|s| s.to_string()))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The file names directly under `prefix`.
+    pub async fn list_files(&self, prefix: &Path) -> Result<Vec<String>, Error> {
+        let res = self.store.list_with_delimiter(Some(prefix)).await?;
+        let mut out: Vec<String> =
+            res.objects.iter().filter_map(|m| m.location.filename().map(str::to_string)).collect();
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Cloud clients need a TLS provider; the process may already have installed one.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
+    let bad = |message: String| Error::Url { url: cfg.url.clone(), message };
+    let (scheme, rest) =
+        cfg.url.split_once("://").ok_or_else(|| bad("expected scheme://…".into()))?;
+    let (host, prefix) = match rest.split_once('/') {
+        Some((h, p)) => (h, p.trim_matches('/')),
+        None => (rest, ""),
+    };
+    let retry = RetryConfig { max_retries: cfg.max_retries, ..RetryConfig::default() };
+    let client = ClientOptions::new()
+        .with_timeout(cfg.request_timeout)
+        .with_connect_timeout(Duration::from_secs(5).min(cfg.request_timeout));
+    let store: Arc<dyn ObjectStore> = match scheme {
+        "file" => {
+            if !host.is_empty() && host != "localhost" {
+                return Err(bad("file URLs take an absolute path: file:///path".into()));
+            }
+            let dir = format!("/{prefix}");
+            std::fs::create_dir_all(&dir).map_err(|e| bad(format!("creating {dir}: {e}")))?;
+            // Absolute paths only: `new_with_prefix` canonicalizes.
+            let fs = LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| bad(format!("opening {dir}: {e}")))?;
+            return Ok(Arc::new(fs.with_automatic_cleanup(true)));
+        }
+        "memory" => return Ok(Arc::new(InMemory::new())),
+        "s3" | "s3a" => {
+            install_tls_provider();
+            let s3 = &cfg.s3;
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(host)
+                .with_retry(retry)
+                .with_client_options(client.with_allow_http(s3.allow_http))
+                .with_virtual_hosted_style_request(s3.virtual_hosted_style);
+            if let Some(v) = &s3.endpoint {
+                b = b.with_endpoint(v);
+            }
+            if let Some(v) = &s3.region {
+                b = b.with_region(v);
+            }
+            if let Some(v) = &s3.access_key_id {
+                b = b.with_access_key_id(v);
+            }
+            if let Some(v) = &s3.secret_access_key {
+                b = b.with_secret_access_key(v);
+            }
+            if let Some(v) = &s3.session_token {
+                b = b.with_token(v);
+            }
+            Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+        }
+        "gs" | "gcs" => {
+            install_tls_provider();
+            let b = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(host)
+                .with_retry(retry)
+                .with_client_options(client);
+            Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+        }
+        "az" | "azure" | "abfs" => {
+            install_tls_provider();
+            let b = MicrosoftAzureBuilder::from_env()
+                .with_container_name(host)
+                .with_retry(retry)
+                .with_client_options(client);
+            Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+        }
+        other => {
+            return Err(bad(format!("unknown scheme {other:?} (use file, s3, gs, az or memory)")))
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("the URL names no bucket".into()));
+    }
+    Ok(if prefix.is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_bucket_round_trips_and_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/bucket", dir.path().display());
+        let mut reg = prometheus_client::registry::Registry::default();
+        let b = Bucket::open(&BucketConfig::from_url(&url), Some(&mut reg)).unwrap();
+        let p = paths::block_file("t1", "B1", "meta.json");
+        b.put(&p, Bytes::from_static(b"hello")).await.unwrap();
+        assert_eq!(b.get(&p).await.unwrap().as_ref(), b"hello");
+        assert!(dir.path().join("bucket/t1/B1/meta.json").exists());
+        assert_eq!(b.list_dirs(None).await.unwrap(), vec!["t1"]);
+        assert_eq!(b.list_dirs(Some(&paths::tenant("t1"))).await.unwrap(), vec!["B1"]);
+        assert!(b.exists(&p).await.unwrap());
+        b.delete_prefix(&paths::block("t1", "B1")).await.unwrap();
+        assert!(!b.exists(&p).await.unwrap());
+        assert!(b.get(&p).await.unwrap_err().is_not_found());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+        assert!(text.contains("strata_objstore_operations_total{operation=\"put\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn bad_urls_are_named() {
+        for url in ["nope", "ftp://x/y", "s3://", "file://host/x"] {
+            let e = Bucket::open(&BucketConfig::from_url(url), None).unwrap_err();
+            assert!(e.to_string().contains(url), "{e}");
+        }
+    }
+
+    #[test]
+    fn cloud_urls_open_without_network() {
+        let mut cfg = BucketConfig::from_url("s3://bucket/some/prefix");
+        cfg.s3.endpoint = Some("http://127.0.0.1:1".into());
+        cfg.s3.region = Some("us-east-1".into());
+        cfg.s3.allow_http = true;
+        Bucket::open(&cfg, None).unwrap();
+    }
+}
