@@ -1,0 +1,236 @@
+//! Compaction: a pure planner (which blocks to merge, which to delete) and the steps that carry
+//! a plan out against the bucket.
+//!
+//! The planner merges the blocks of each closed, aligned window of `range` (24h by default) into
+//! one block once the window holds more than one, and marks blocks past retention for deletion.
+//! Merging unions the series and drops repeated timestamps, so blocks that overlap (a flush
+//! repeated after a crash, a shard flushing late) become one copy of the data.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use strata_model::{Labels, RawSeries, Sample};
+
+use crate::meta::{BlockMeta, Compaction, DeletionMark};
+use crate::{build, paths, upload, BlockDesc, BlockId, BlockOptions, BlockReader, Result};
+
+/// What the planner is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannerConfig {
+    /// Length of a compacted block (and alignment of its window), ms.
+    pub range_ms: i64,
+    /// A window is merged only once `now` is this far past its end (late flushes still land).
+    pub grace_ms: i64,
+    /// Blocks entirely older than `now - retention` are deleted; `None` keeps everything.
+    pub retention_ms: Option<i64>,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Merge `sources` into one block covering `[min_time, max_time)`.
+    Merge { min_time: i64, max_time: i64, sources: Vec<BlockId> },
+    /// Mark a block for deletion.
+    Delete { id: BlockId, reason: &'static str },
+}
+
+/// Plans one tenant's compaction from its live blocks (not marked for deletion). Pure.
+pub fn plan(cfg: &PlannerConfig, blocks: &[BlockMeta], now_ms: i64) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut deleted = BTreeSet::new();
+    if let Some(ret) = cfg.retention_ms {
+        for b in blocks {
+            if b.max_time <= now_ms.saturating_sub(ret) {
+                deleted.insert(b.ulid);
+                actions.push(Action::Delete { id: b.ulid, reason: "retention" });
+            }
+        }
+    }
+    let range = cfg.range_ms.max(1);
+    let mut windows: BTreeMap<i64, Vec<&BlockMeta>> = BTreeMap::new();
+    for b in blocks.iter().filter(|b| !deleted.contains(&b.ulid)) {
+        let w = b.min_time.div_euclid(range) * range;
+        // A block crossing the window's end is left alone.
+        if b.max_time <= w + range {
+            windows.entry(w).or_default().push(b);
+        }
+    }
+    for (w, list) in windows {
+        if list.len() < 2 || now_ms < w + range + cfg.grace_ms {
+            continue;
+        }
+        let mut sources: Vec<BlockId> = list.iter().map(|b| b.ulid).collect();
+        sources.sort();
+        actions.push(Action::Merge { min_time: w, max_time: w + range, sources });
+    }
+    actions
+}
+
+/// Merges series from several blocks: label sets united, samples by timestamp with the first
+/// copy kept. The result is sorted by labels.
+pub fn merge_series(parts: Vec<Vec<RawSeries>>) -> Vec<(Labels, Vec<Sample>)> {
+    let mut by_labels: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+    for part in parts {
+        for s in part {
+            by_labels.entry(s.labels).or_default().push(s.samples);
+        }
+    }
+    by_labels
+        .into_iter()
+        .map(|(labels, lists)| {
+            let samples = if lists.len() == 1 {
+                lists.into_iter().next().unwrap_or_default()
+            } else {
+                let mut all: Vec<Sample> = lists.into_iter().flatten().collect();
+                all.sort_by_key(|s| s.t);
+                all.dedup_by_key(|s| s.t);
+                all
+            };
+            (labels, samples)
+        })
+        .collect()
+}
+
+/// Carries out a merge: reads the sources, writes and uploads the merged block, then marks the
+/// sources for deletion. Returns the new block's meta.
+pub async fn merge(
+    store: &Arc<dyn ObjectStore>,
+    tenant: &str,
+    blocks: &[BlockMeta],
+    min_time: i64,
+    max_time: i64,
+    sources: &[BlockId],
+    opts: &BlockOptions,
+    now_s: i64,
+) -> Result<BlockMeta> {
+    let mut parts = Vec::new();
+    let mut level = 0;
+    let mut all_sources = BTreeSet::new();
+    let mut key = format!("compact/{tenant}/{min_time}/{max_time}");
+    for id in sources {
+        let Some(meta) = blocks.iter().find(|b| b.ulid == *id) else {
+            return Err(crate::Error::Invalid(format!("source block {id} not given")));
+        };
+        level = level.max(meta.compaction.level);
+        all_sources.extend(meta.compaction.sources.iter().copied());
+        if meta.compaction.sources.is_empty() {
+            all_sources.insert(meta.ulid);
+        }
+        key.push_str(&format!("/{id}"));
+        let r = BlockReader::open(Arc::clone(store), meta.clone()).await?;
+        parts.push(r.read_all().await?);
+    }
+    let series = merge_series(parts);
+    let desc = BlockDesc {
+        id: BlockId::derived(min_time, key.as_bytes()),
+        tenant: tenant.to_string(),
+        min_time,
+        max_time,
+        compaction: Compaction { level: level + 1, sources: all_sources.into_iter().collect() },
+        shard: None,
+    };
+    let built = tokio::task::spawn_blocking({
+        let opts = opts.clone();
+        move || build(desc, series, &opts)
+    })
+    .await
+    .map_err(|e| crate::Error::Invalid(format!("block builder panicked: {e}")))??;
+    upload(store, &built).await?;
+    for id in sources {
+        mark_deleted(store, tenant, *id, "compacted", now_s).await?;
+    }
+    Ok(built.meta)
+}
+
+/// Writes a block's deletion mark.
+pub async fn mark_deleted(
+    store: &Arc<dyn ObjectStore>,
+    tenant: &str,
+    id: BlockId,
+    reason: &str,
+    now_s: i64,
+) -> Result<()> {
+    let mark = DeletionMark { id, deletion_time: now_s, reason: reason.to_string() };
+    let path = paths::block_file(tenant, &id.to_string(), paths::DELETION_MARK);
+    store.put(&path, PutPayload::from(Bytes::from(serde_json::to_vec(&mark)?))).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::meta::{BlockStats, ParquetLayout};
+
+    const H: i64 = 3_600_000;
+
+    fn meta(min: i64, max: i64, key: &str) -> BlockMeta {
+        BlockMeta {
+            ulid: BlockId::derived(min, key.as_bytes()),
+            version: 1,
+            tenant: "t".into(),
+            min_time: min,
+            max_time: max,
+            stats: BlockStats::default(),
+            compaction: Compaction { level: 1, sources: vec![] },
+            shard: Some(0),
+            parquet: ParquetLayout {
+                data_column_duration_ms: 8 * H,
+                data_columns: 1,
+                row_group_rows: 1,
+                label_names: vec![],
+            },
+        }
+    }
+
+    fn cfg(retention: Option<i64>) -> PlannerConfig {
+        PlannerConfig { range_ms: 24 * H, grace_ms: 2 * H, retention_ms: retention }
+    }
+
+    #[test]
+    fn merges_closed_windows_with_several_blocks() {
+        let day = 24 * H;
+        let mut blocks: Vec<BlockMeta> =
+            (0..12).map(|i| meta(i * 2 * H, (i + 1) * 2 * H, &format!("a{i}"))).collect();
+        blocks.push(meta(0, 2 * H, "other-shard"));
+        // The second day has one block so far.
+        blocks.push(meta(day, day + 2 * H, "b"));
+        // Not closed yet: nothing to do.
+        assert!(plan(&cfg(None), &blocks, day + H).is_empty());
+        let actions = plan(&cfg(None), &blocks, day + 2 * H);
+        assert_eq!(actions.len(), 1);
+        let Action::Merge { min_time, max_time, sources } = &actions[0] else { panic!() };
+        assert_eq!((*min_time, *max_time), (0, day));
+        assert_eq!(sources.len(), 13);
+        // A window with a single block stays as it is, even when closed.
+        assert_eq!(plan(&cfg(None), &blocks, 10 * day).len(), 1);
+    }
+
+    #[test]
+    fn retention_deletes_whole_blocks_only() {
+        let blocks = vec![meta(0, 2 * H, "a"), meta(2 * H, 4 * H, "b")];
+        let actions = plan(&cfg(Some(H)), &blocks, 3 * H + 1);
+        assert_eq!(actions, vec![Action::Delete { id: blocks[0].ulid, reason: "retention" }]);
+        // Deleted blocks are not merged.
+        let actions = plan(&cfg(Some(H)), &blocks, 30 * H);
+        assert_eq!(actions.len(), 2);
+        assert!(actions.iter().all(|a| matches!(a, Action::Delete { .. })));
+    }
+
+    #[test]
+    fn blocks_crossing_a_window_are_left_alone() {
+        let blocks = vec![meta(22 * H, 26 * H, "x"), meta(20 * H, 22 * H, "y")];
+        assert!(plan(&cfg(None), &blocks, 100 * H).is_empty());
+    }
+
+    #[test]
+    fn merge_series_dedups_timestamps() {
+        let l = Labels::from_pairs([("__name__", "up")]);
+        let s = |t: i64, v: f64| Sample { t, v };
+        let a = vec![RawSeries { labels: l.clone(), samples: vec![s(1, 1.0), s(3, 3.0)] }];
+        let b = vec![RawSeries { labels: l.clone(), samples: vec![s(2, 2.0), s(3, 3.0)] }];
+        let m = merge_series(vec![a, b]);
+        assert_eq!(m, vec![(l, vec![s(1, 1.0), s(2, 2.0), s(3, 3.0)])]);
+    }
+}

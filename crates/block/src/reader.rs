@@ -1,0 +1,405 @@
+//! Reading a block from the object store: only the row groups that can match (by the statistics
+//! of the label columns the matchers name) and only the data columns that overlap the query.
+//! Footers are read once when the reader opens and kept.
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use strata_head::chunk::XorIter;
+use strata_model::{Label, Labels, MatchOp, Matcher, RawSeries, Sample};
+
+use crate::meta::BlockMeta;
+use crate::{label_column, paths, Error, Result, LABEL_PREFIX};
+
+/// Rows decoded per Arrow batch.
+const BATCH_ROWS: usize = 4096;
+
+/// An open block.
+#[derive(Debug)]
+pub struct BlockReader {
+    store: Arc<dyn ObjectStore>,
+    meta: BlockMeta,
+    labels: ParquetFile,
+    chunks: ParquetFile,
+}
+
+#[derive(Debug)]
+struct ParquetFile {
+    path: Path,
+    size: u64,
+    md: ArrowReaderMetadata,
+}
+
+impl ParquetFile {
+    async fn open(store: &Arc<dyn ObjectStore>, path: Path) -> Result<ParquetFile> {
+        let size = store.head(&path).await?.size;
+        let mut r = StoreReader { store: Arc::clone(store), path: path.clone(), size };
+        let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let md = ArrowReaderMetadata::load_async(&mut r, opts).await?;
+        Ok(ParquetFile { path, size, md })
+    }
+
+    fn builder(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+    ) -> ParquetRecordBatchStreamBuilder<StoreReader> {
+        let r = StoreReader { store: Arc::clone(store), path: self.path.clone(), size: self.size };
+        ParquetRecordBatchStreamBuilder::new_with_metadata(r, self.md.clone())
+            .with_batch_size(BATCH_ROWS)
+    }
+}
+
+/// Parquet's view of an object: range reads of a file whose size is known.
+struct StoreReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+fn parquet_err(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for StoreReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(parquet_err) }.boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(parquet_err) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let md = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .with_prefetch_hint(Some(64 << 10))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(md))
+        }
+        .boxed()
+    }
+}
+
+/// The rows of one row group that matched, with their labels.
+struct Matched {
+    rg: usize,
+    rows: Vec<(usize, Labels)>,
+}
+
+impl BlockReader {
+    /// Opens the block `meta` describes, reading both files' footers.
+    pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<BlockReader> {
+        let id = meta.ulid.to_string();
+        let labels =
+            ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::LABELS)).await?;
+        let chunks =
+            ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::CHUNKS)).await?;
+        let lrg = labels.md.metadata().row_groups();
+        let crg = chunks.md.metadata().row_groups();
+        let mut at = 0usize;
+        for (i, rg) in lrg.iter().enumerate() {
+            let n = usize::try_from(rg.num_rows())
+                .map_err(|_| Error::Corrupt("negative row count".into()))?;
+            if meta.parquet.data_columns > 0
+                && crg.get(i).map(|c| c.num_rows()) != Some(rg.num_rows())
+            {
+                return Err(Error::Corrupt(format!(
+                    "row group {i} differs between labels and chunks"
+                )));
+            }
+            at += n;
+        }
+        if at as u64 != meta.stats.num_series {
+            return Err(Error::Corrupt(format!(
+                "{at} rows but meta.json says {} series",
+                meta.stats.num_series
+            )));
+        }
+        Ok(BlockReader { store, meta, labels, chunks })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// Series matching all `matchers` (all series when empty), with their samples in
+    /// `[mint, maxt]`; series without samples there are left out.
+    pub async fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<RawSeries>> {
+        if !self.meta.overlaps(mint, maxt) {
+            return Ok(Vec::new());
+        }
+        let matched = self.matching_rows(matchers).await?;
+        let mut out = self.read_samples(matched, mint, maxt).await?;
+        out.retain(|s| !s.samples.is_empty());
+        Ok(out)
+    }
+
+    /// Label sets of the series matching all `matchers`.
+    pub async fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>> {
+        let matched = self.matching_rows(matchers).await?;
+        Ok(matched.into_iter().flat_map(|m| m.rows.into_iter().map(|(_, l)| l)).collect())
+    }
+
+    /// Every series with every sample, in row order.
+    pub async fn read_all(&self) -> Result<Vec<RawSeries>> {
+        let matched = self.matching_rows(&[]).await?;
+        self.read_samples(matched, i64::MIN, i64::MAX).await
+    }
+
+    /// Row groups whose statistics do not rule out the matchers.
+    fn candidate_row_groups(&self, matchers: &[Matcher]) -> Vec<usize> {
+        let md = self.labels.md.metadata();
+        let schema = self.labels.md.schema();
+        (0..md.num_row_groups())
+            .filter(|&rg| {
+                matchers.iter().all(|m| {
+                    if m.op != MatchOp::Equal || m.value.is_empty() {
+                        return true;
+                    }
+                    let Ok(col) = schema.index_of(&label_column(&m.name)) else { return false };
+                    let Some(st) = md.row_group(rg).column(col).statistics() else { return true };
+                    let v = m.value.as_bytes();
+                    let below = st.min_bytes_opt().is_some_and(|min| v < min);
+                    let above = st.max_bytes_opt().is_some_and(|max| v > max);
+                    !(below || above)
+                })
+            })
+            .collect()
+    }
+
+    async fn matching_rows(&self, matchers: &[Matcher]) -> Result<Vec<Matched>> {
+        // A matcher that needs a label no series here has cannot match.
+        let names = &self.meta.parquet.label_names;
+        if matchers.iter().any(|m| !m.matches_empty() && names.binary_search(&m.name).is_err()) {
+            return Ok(Vec::new());
+        }
+        let rgs = self.candidate_row_groups(matchers);
+        if rgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schema = self.labels.md.schema().clone();
+        let label_cols: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| schema.field(i).name().starts_with(LABEL_PREFIX))
+            .collect();
+        let mask = ProjectionMask::roots(self.labels.md.parquet_schema(), label_cols);
+        let stream = self
+            .labels
+            .builder(&self.store)
+            .with_row_groups(rgs.clone())
+            .with_projection(mask)
+            .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+
+        let mut out: Vec<Matched> = Vec::new();
+        let mut rg_iter = rgs.iter();
+        let mut current: Option<(usize, usize)> = None; // (row group, rows left in it)
+        for batch in &batches {
+            let cols: Vec<(String, &arrow::array::StringArray)> = batch
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| {
+                    let name = f.name().strip_prefix(LABEL_PREFIX)?.to_string();
+                    Some((name, batch.column(i).as_string_opt::<i32>()?))
+                })
+                .collect();
+            let by_matcher: Vec<Option<&arrow::array::StringArray>> = matchers
+                .iter()
+                .map(|m| cols.iter().find(|(n, _)| *n == m.name).map(|(_, a)| *a))
+                .collect();
+            for row in 0..batch.num_rows() {
+                let (rg, left) = match current {
+                    Some((rg, left)) if left > 0 => (rg, left),
+                    _ => {
+                        let rg = *rg_iter
+                            .next()
+                            .ok_or_else(|| Error::Corrupt("more rows than row groups".into()))?;
+                        (rg, self.rg_rows(rg))
+                    }
+                };
+                current = Some((rg, left - 1));
+                let row_in_rg = self.rg_rows(rg) - left;
+                let ok = matchers.iter().zip(&by_matcher).all(|(m, col)| {
+                    let v = col.filter(|c| c.is_valid(row)).map(|c| c.value(row)).unwrap_or("");
+                    m.matches(v)
+                });
+                if !ok {
+                    continue;
+                }
+                let labels = Labels(
+                    cols.iter()
+                        .filter(|(_, c)| c.is_valid(row))
+                        .map(|(n, c)| Label { name: n.clone(), value: c.value(row).to_string() })
+                        .collect(),
+                );
+                match out.last_mut() {
+                    Some(m) if m.rg == rg => m.rows.push((row_in_rg, labels)),
+                    _ => out.push(Matched { rg, rows: vec![(row_in_rg, labels)] }),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn rg_rows(&self, rg: usize) -> usize {
+        let md = self.labels.md.metadata();
+        usize::try_from(md.row_group(rg).num_rows()).unwrap_or(0)
+    }
+
+    async fn read_samples(
+        &self,
+        matched: Vec<Matched>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<RawSeries>> {
+        let layout = &self.meta.parquet;
+        let d = layout.data_column_duration_ms;
+        let cols: Vec<usize> = (0..layout.data_columns as usize)
+            .filter(|&i| {
+                let start = self.meta.min_time + i as i64 * d;
+                start <= maxt && mint < start + d
+            })
+            .collect();
+        let mut out: Vec<RawSeries> = Vec::new();
+        if cols.is_empty() || matched.is_empty() {
+            return Ok(matched
+                .into_iter()
+                .flat_map(|m| {
+                    m.rows.into_iter().map(|(_, labels)| RawSeries { labels, samples: Vec::new() })
+                })
+                .collect());
+        }
+        let mut selectors = Vec::new();
+        for m in &matched {
+            let total = self.rg_rows(m.rg);
+            let mut at = 0;
+            for (row, _) in &m.rows {
+                if *row > at {
+                    selectors.push(RowSelector::skip(row - at));
+                }
+                selectors.push(RowSelector::select(1));
+                at = row + 1;
+            }
+            if total > at {
+                selectors.push(RowSelector::skip(total - at));
+            }
+        }
+        let rgs: Vec<usize> = matched.iter().map(|m| m.rg).collect();
+        let mask = ProjectionMask::roots(self.chunks.md.parquet_schema(), cols.iter().copied());
+        let stream = self
+            .chunks
+            .builder(&self.store)
+            .with_row_groups(rgs)
+            .with_projection(mask)
+            .with_row_selection(RowSelection::from(selectors))
+            .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        let mut rows = matched.into_iter().flat_map(|m| m.rows.into_iter().map(|(_, l)| l));
+        for batch in &batches {
+            let arrays: Vec<&arrow::array::BinaryArray> =
+                batch.columns().iter().filter_map(|c| c.as_binary_opt::<i32>()).collect();
+            for row in 0..batch.num_rows() {
+                let labels = rows
+                    .next()
+                    .ok_or_else(|| Error::Corrupt("more chunk rows than label rows".into()))?;
+                let mut samples = Vec::new();
+                for a in &arrays {
+                    if a.is_valid(row) {
+                        decode_cell(a.value(row), mint, maxt, &mut samples)?;
+                    }
+                }
+                out.push(RawSeries { labels, samples });
+            }
+        }
+        if rows.next().is_some() {
+            return Err(Error::Corrupt("fewer chunk rows than label rows".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes one data cell (`uvarint(len) chunk`…), keeping samples in `[mint, maxt]`.
+pub(crate) fn decode_cell(
+    mut cell: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> Result<u64> {
+    let mut chunks = 0;
+    while !cell.is_empty() {
+        let (len, n) =
+            read_uvarint(cell).ok_or_else(|| Error::Corrupt("bad chunk length".into()))?;
+        let len = usize::try_from(len).map_err(|_| Error::Corrupt("bad chunk length".into()))?;
+        let chunk = cell.get(n..n + len).ok_or_else(|| Error::Corrupt("truncated chunk".into()))?;
+        cell = &cell[n + len..];
+        let mut it = XorIter::new(chunk);
+        let want = strata_head::chunk::num_samples(chunk);
+        let mut got = 0;
+        for (t, v) in it.by_ref() {
+            got += 1;
+            if t > maxt {
+                break;
+            }
+            if t >= mint {
+                out.push(Sample { t, v });
+            }
+        }
+        if let Some(e) = it.err() {
+            return Err(Error::Corrupt(format!("chunk: {e}")));
+        }
+        if got < want && maxt == i64::MAX {
+            return Err(Error::Corrupt("chunk shorter than its header says".into()));
+        }
+        chunks += 1;
+    }
+    Ok(chunks)
+}
+
+fn read_uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut x = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        x |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Some((x, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+impl BlockReader {
+    pub(crate) fn candidate_row_groups_for_test(&self, m: &[Matcher]) -> Vec<usize> {
+        self.candidate_row_groups(m)
+    }
+
+    pub(crate) fn store_for_test(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+}
