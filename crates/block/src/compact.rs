@@ -92,39 +92,40 @@ pub fn merge_series(parts: Vec<Vec<RawSeries>>) -> Vec<(Labels, Vec<Sample>)> {
         .collect()
 }
 
-/// Carries out a merge: reads the sources, writes and uploads the merged block, then marks the
+/// Carries out a merge of `sources` (one tenant's blocks) into one block over
+/// `[min_time, max_time)`: reads them, writes and uploads the merged block, then marks the
 /// sources for deletion. Returns the new block's meta.
 pub async fn merge(
     store: &Arc<dyn ObjectStore>,
-    tenant: &str,
-    blocks: &[BlockMeta],
-    min_time: i64,
-    max_time: i64,
-    sources: &[BlockId],
+    sources: &[BlockMeta],
+    (min_time, max_time): (i64, i64),
     opts: &BlockOptions,
     now_s: i64,
 ) -> Result<BlockMeta> {
+    let Some(tenant) = sources.first().map(|b| b.tenant.clone()) else {
+        return Err(crate::Error::Invalid("nothing to merge".into()));
+    };
     let mut parts = Vec::new();
     let mut level = 0;
     let mut all_sources = BTreeSet::new();
     let mut key = format!("compact/{tenant}/{min_time}/{max_time}");
-    for id in sources {
-        let Some(meta) = blocks.iter().find(|b| b.ulid == *id) else {
-            return Err(crate::Error::Invalid(format!("source block {id} not given")));
-        };
+    for meta in sources {
+        if meta.tenant != tenant {
+            return Err(crate::Error::Invalid("blocks of different tenants".into()));
+        }
         level = level.max(meta.compaction.level);
         all_sources.extend(meta.compaction.sources.iter().copied());
         if meta.compaction.sources.is_empty() {
             all_sources.insert(meta.ulid);
         }
-        key.push_str(&format!("/{id}"));
+        key.push_str(&format!("/{}", meta.ulid));
         let r = BlockReader::open(Arc::clone(store), meta.clone()).await?;
         parts.push(r.read_all().await?);
     }
     let series = merge_series(parts);
     let desc = BlockDesc {
         id: BlockId::derived(min_time, key.as_bytes()),
-        tenant: tenant.to_string(),
+        tenant: tenant.clone(),
         min_time,
         max_time,
         compaction: Compaction { level: level + 1, sources: all_sources.into_iter().collect() },
@@ -137,8 +138,8 @@ pub async fn merge(
     .await
     .map_err(|e| crate::Error::Invalid(format!("block builder panicked: {e}")))??;
     upload(store, &built).await?;
-    for id in sources {
-        mark_deleted(store, tenant, *id, "compacted", now_s).await?;
+    for meta in sources {
+        mark_deleted(store, &tenant, meta.ulid, "compacted", now_s).await?;
     }
     Ok(built.meta)
 }

@@ -203,7 +203,7 @@ impl BlockReader {
         if rgs.is_empty() {
             return Ok(Vec::new());
         }
-        let schema = self.labels.md.schema().clone();
+        let schema = Arc::clone(self.labels.md.schema());
         let label_cols: Vec<usize> = (0..schema.fields().len())
             .filter(|&i| schema.field(i).name().starts_with(LABEL_PREFIX))
             .collect();

@@ -71,7 +71,7 @@ fn select_prunes_and_filters() {
             let ts: Vec<i64> = s.samples.iter().map(|x| x.t).collect();
             assert_eq!(ts, (40..60).map(|k| k * 15_000).collect::<Vec<_>>());
         }
-        assert_eq!(r.candidate_row_groups_for_test(&[name.clone()]).len(), 1);
+        assert_eq!(r.candidate_row_groups_for_test(std::slice::from_ref(&name)).len(), 1);
         // Regex and negative matchers; an absent label matches "".
         let re = Matcher::new(MatchOp::Regex, "instance", "host-1[0-2]").unwrap();
         assert_eq!(r.select(&[name.clone(), re], 0, 2 * H).await.unwrap().len(), 3);
