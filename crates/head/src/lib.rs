@@ -76,6 +76,8 @@ pub struct HeadStats {
 #[derive(Debug, Default)]
 pub struct Head {
     cfg: HeadConfig,
+    /// Samples older than this are refused as out of bounds (their range was flushed).
+    min_valid_t: i64,
     tenants: BTreeMap<String, TenantHead>,
 }
 
@@ -83,7 +85,7 @@ impl Head {
     pub fn new(mut cfg: HeadConfig) -> Self {
         cfg.samples_per_chunk = cfg.samples_per_chunk.clamp(1, chunk::MAX_SAMPLES);
         cfg.ooo_window_ms = cfg.ooo_window_ms.max(0);
-        Head { cfg, tenants: BTreeMap::new() }
+        Head { cfg, min_valid_t: i64::MIN, tenants: BTreeMap::new() }
     }
 
     pub fn config(&self) -> &HeadConfig {
@@ -110,13 +112,13 @@ impl Head {
         if ts.is_empty() || vs.is_empty() {
             return;
         }
-        let cfg = &self.cfg;
+        let (cfg, min_valid) = (&self.cfg, self.min_valid_t);
         if let Some(t) = self.tenants.get_mut(tenant) {
-            t.append(cfg, hash, labels, ts, vs, report);
+            t.append(cfg, min_valid, hash, labels, ts, vs, report);
             return;
         }
         let mut t = TenantHead::default();
-        t.append(cfg, hash, labels, ts, vs, report);
+        t.append(cfg, min_valid, hash, labels, ts, vs, report);
         if !t.is_empty() {
             self.tenants.insert(tenant.to_owned(), t);
         }
@@ -129,7 +131,7 @@ impl Head {
         L: AsRef<[u8]> + 's,
         I: IntoIterator<Item = (u64, &'s [L], &'s [i64], &'s [f64])>,
     {
-        let cfg = &self.cfg;
+        let (cfg, min_valid) = (&self.cfg, self.min_valid_t);
         let mut created = None;
         let t = match self.tenants.get_mut(tenant) {
             Some(t) => t,
@@ -137,7 +139,7 @@ impl Head {
         };
         for (hash, labels, ts, vs) in series {
             if !ts.is_empty() && !vs.is_empty() {
-                t.append(cfg, hash, labels, ts, vs, report);
+                t.append(cfg, min_valid, hash, labels, ts, vs, report);
             }
         }
         if let Some(t) = created.filter(|t| !t.is_empty()) {
@@ -227,6 +229,26 @@ impl Head {
                 f(name, &labels, &s.samples(i64::MIN, i64::MAX));
             }
         }
+    }
+
+    /// The oldest time a sample may have; older ones are refused as out of bounds.
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_t
+    }
+
+    /// Refuses samples older than `t` from now on (it never moves back).
+    pub fn set_min_valid_time(&mut self, t: i64) {
+        self.min_valid_t = self.min_valid_t.max(t);
+    }
+
+    /// Drops the samples before `t` of every tenant, once they are safe in a block: whole
+    /// chunks, so a chunk that straddles `t` stays (readers merge by timestamp), and series
+    /// left without samples. Tenants left empty go too.
+    pub fn truncate_before(&mut self, t: i64) {
+        for th in self.tenants.values_mut() {
+            th.truncate_before(t);
+        }
+        self.tenants.retain(|_, th| !th.is_empty());
     }
 
     /// Names of the tenants holding data, sorted.

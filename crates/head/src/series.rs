@@ -203,6 +203,36 @@ impl Series {
         merged
     }
 
+    /// Drops the chunks and out-of-order samples entirely before `t`; a chunk that straddles `t`
+    /// is kept whole. Returns whether the series still holds anything.
+    pub(crate) fn truncate_before(&mut self, t: i64) -> bool {
+        if self.min_t >= t {
+            return true;
+        }
+        self.closed.retain(|c| c.max_t >= t);
+        if let Some(buf) = &mut self.ooo {
+            buf.retain(|s| s.t >= t);
+            if buf.is_empty() {
+                self.ooo = None;
+            }
+        }
+        let open_live = !self.open.is_empty() && self.open.last_t() >= t;
+        if !open_live && self.closed.is_empty() && self.ooo.is_none() {
+            return false;
+        }
+        let mut min_t = self.max_t;
+        if let Some(c) = self.closed.first() {
+            min_t = min_t.min(c.min_t);
+        } else if !self.open.is_empty() {
+            min_t = min_t.min(first_timestamp(self.open.bytes()).unwrap_or(self.max_t));
+        }
+        if let Some(s) = self.ooo.as_ref().and_then(|b| b.first()) {
+            min_t = min_t.min(s.t);
+        }
+        self.min_t = min_t;
+        true
+    }
+
     pub(crate) fn num_samples(&self) -> usize {
         self.closed.iter().map(|c| num_samples(&c.data)).sum::<usize>()
             + self.open.num_samples()

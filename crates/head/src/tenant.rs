@@ -2,7 +2,7 @@
 
 use std::mem::size_of;
 
-use strata_model::{ApplyReport, Label, Labels, MatchOp, Matcher, Sample};
+use strata_model::{label_hash, ApplyReport, Label, Labels, MatchOp, Matcher, RejectReason, Sample};
 
 use crate::postings::{intersect, subtract, union, Postings};
 use crate::series::{OooPolicy, Outcome, Series};
@@ -54,6 +54,7 @@ impl TenantHead {
     pub(crate) fn append<L: AsRef<[u8]>>(
         &mut self,
         cfg: &HeadConfig,
+        min_valid_t: i64,
         hash: u64,
         labels: &[L],
         ts: &[i64],
@@ -63,6 +64,21 @@ impl TenantHead {
         let n = ts.len().min(vs.len());
         if n == 0 {
             return;
+        }
+        if min_valid_t > i64::MIN && ts[..n].iter().any(|&t| t < min_valid_t) {
+            // Rare: samples for a range already flushed. Keep the rest.
+            let (ts, vs): (Vec<i64>, Vec<f64>) =
+                ts[..n].iter().zip(&vs[..n]).filter(|(&t, _)| t >= min_valid_t).unzip();
+            let dropped = (n - ts.len()) as u64;
+            report.reject(RejectReason::OutOfBounds, dropped, || {
+                format!(
+                    "{} for series {}: {dropped} samples older than {min_valid_t}, \
+                     a time range already flushed to the object store",
+                    RejectReason::OutOfBounds.message(),
+                    labels_string(labels)
+                )
+            });
+            return self.append(cfg, i64::MIN, hash, labels, &ts, &vs, report);
         }
         let id = match self.lookup(hash, labels) {
             Some(id) => id,
@@ -116,6 +132,54 @@ impl TenantHead {
                 }),
             }
         }
+    }
+
+    /// Drops samples before `t` (whole chunks; one straddling `t` is kept) and the series left
+    /// without any. Series ids change when a series goes, so the tenant is rebuilt then.
+    pub(crate) fn truncate_before(&mut self, t: i64) {
+        if self.min_t >= t {
+            return;
+        }
+        let mut gone = 0usize;
+        let mut live = Vec::with_capacity(self.series.len());
+        for s in &mut self.series {
+            let keep = s.truncate_before(t);
+            gone += usize::from(!keep);
+            live.push(keep);
+        }
+        if gone == 0 {
+            self.recompute_times();
+            return;
+        }
+        let old = std::mem::take(self);
+        let mut series = old.series;
+        for (s, keep) in series.drain(..).zip(live) {
+            if !keep {
+                continue;
+            }
+            let strs: Vec<&str> = s.labels.iter().map(|&sym| old.symbols.resolve(sym)).collect();
+            let hash = label_hash(strs.chunks_exact(2).map(|p| (p[0].as_bytes(), p[1].as_bytes())));
+            let id = self.series.len() as u32;
+            let mut syms = Vec::with_capacity(strs.len());
+            for st in &strs {
+                // The old interner held these strings, so the new one has room for them.
+                let Some(sym) = self.symbols.intern(st) else { break };
+                syms.push(sym);
+            }
+            for pair in syms.chunks_exact(2) {
+                self.postings.add(pair[0], pair[1], id);
+            }
+            self.by_hash.insert(hash, id);
+            let mut s = s;
+            s.labels = syms.into_boxed_slice();
+            self.series.push(s);
+        }
+        self.recompute_times();
+    }
+
+    fn recompute_times(&mut self) {
+        self.min_t = self.series.iter().map(|s| s.min_t).min().unwrap_or(i64::MAX);
+        self.max_t = self.series.iter().map(|s| s.max_t).max().unwrap_or(i64::MIN);
     }
 
     fn observe_time(&mut self, t: i64) {

@@ -14,6 +14,8 @@ pub enum RejectReason {
     DuplicateTimestamp,
     /// Older than the out-of-order window allows.
     TooOld,
+    /// Older than the head's lower bound: that time range was already flushed to a block.
+    OutOfBounds,
 }
 
 impl RejectReason {
@@ -23,6 +25,7 @@ impl RejectReason {
             RejectReason::OutOfOrder => "out of order sample",
             RejectReason::DuplicateTimestamp => "duplicate sample for timestamp",
             RejectReason::TooOld => "too old sample",
+            RejectReason::OutOfBounds => "out of bounds",
         }
     }
 
@@ -32,6 +35,7 @@ impl RejectReason {
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::DuplicateTimestamp => "duplicate_timestamp",
             RejectReason::TooOld => "too_old",
+            RejectReason::OutOfBounds => "out_of_bounds",
         }
     }
 }

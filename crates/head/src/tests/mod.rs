@@ -226,3 +226,51 @@ fn head_is_send_and_sync() {
 
 mod memory;
 mod select;
+
+#[test]
+fn truncation_drops_flushed_chunks_and_empty_series() {
+    let mut head = Head::new(HeadConfig { samples_per_chunk: 10, ..HeadConfig::default() });
+    let mut r = ApplyReport::default();
+    let old = Labels::from_pairs([("__name__", "old"), ("job", "a")]);
+    let both = Labels::from_pairs([("__name__", "both"), ("job", "a")]);
+    let ts: Vec<i64> = (0..30).collect();
+    let vs: Vec<f64> = ts.iter().map(|&t| t as f64).collect();
+    head.append_labels("t", &old, &ts[..5], &vs[..5], &mut r);
+    head.append_labels("t", &both, &ts, &vs, &mut r);
+    head.append_labels("gone", &old, &ts[..3], &vs[..3], &mut r);
+    head.truncate_before(15);
+    assert_eq!(head.tenants().collect::<Vec<_>>(), vec!["t"]);
+    let all = [Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()];
+    let refs = head.select("t", &all, i64::MIN, i64::MAX);
+    assert_eq!(refs.len(), 1);
+    assert_eq!(head.series_labels("t", refs[0]), Some(both.clone()));
+    // Chunks of 10: [0,9] dropped, [10,19] straddles 15 and stays, [20,29] stays.
+    let s = head.samples("t", refs[0], i64::MIN, i64::MAX);
+    assert_eq!(s.first().map(|s| s.t), Some(10));
+    assert_eq!(s.len(), 20);
+    // The rebuilt index still finds it and appends go on.
+    let m = [Matcher::new(MatchOp::Equal, "job", "a").unwrap()];
+    assert_eq!(head.select("t", &m, 0, 100).len(), 1);
+    let mut r = ApplyReport::default();
+    head.append_labels("t", &both, &[30], &[30.0], &mut r);
+    head.append_labels("t", &old, &[31], &[1.0], &mut r);
+    assert_eq!((r.appended, r.series_created), (2, 1));
+}
+
+#[test]
+fn samples_before_the_min_valid_time_are_out_of_bounds() {
+    let mut head = Head::new(HeadConfig::default());
+    head.set_min_valid_time(100);
+    head.set_min_valid_time(50);
+    assert_eq!(head.min_valid_time(), 100);
+    let l = Labels::from_pairs([("__name__", "x")]);
+    let mut r = ApplyReport::default();
+    head.append_labels("t", &l, &[90, 100, 110], &[1.0, 2.0, 3.0], &mut r);
+    assert_eq!(r.appended, 2);
+    assert_eq!(rejected(&r, RejectReason::OutOfBounds), 1);
+    assert!(r.examples[0].contains("out of bounds"), "{:?}", r.examples);
+    let mut r = ApplyReport::default();
+    head.append_labels("t", &Labels::from_pairs([("__name__", "y")]), &[99], &[1.0], &mut r);
+    assert_eq!((r.appended, r.series_created), (0, 0));
+    assert!(head.select("t", &[], i64::MIN, i64::MAX).len() == 1);
+}
