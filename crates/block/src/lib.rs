@@ -19,6 +19,7 @@
 //! Main items: [`build`] / [`upload`] (writing), [`BlockReader`] (reading), [`BlockMeta`],
 //! [`compact`] (planning and merging), [`verify`].
 
+mod catalog;
 pub mod compact;
 mod id;
 pub mod meta;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+pub use catalog::{list_blocks, list_tenants, Catalog, Listing};
 pub use id::BlockId;
 pub use meta::{BlockMeta, BlockStats, BucketIndex, Compaction, DeletionMark};
 pub use reader::BlockReader;

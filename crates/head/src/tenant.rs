@@ -2,7 +2,9 @@
 
 use std::mem::size_of;
 
-use strata_model::{label_hash, ApplyReport, Label, Labels, MatchOp, Matcher, RejectReason, Sample};
+use strata_model::{
+    label_hash, ApplyReport, Label, Labels, MatchOp, Matcher, RejectReason, Sample,
+};
 
 use crate::postings::{intersect, subtract, union, Postings};
 use crate::series::{OooPolicy, Outcome, Series};

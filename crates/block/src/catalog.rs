@@ -1,0 +1,252 @@
+//! The blocks a reader knows about: opened once (footers cached), found by listing the bucket
+//! and by being told of fresh uploads, and queried as a [`Queryable`] and [`SeriesReader`].
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use strata_model::{Labels, Matcher, MetricMetadata, Queryable, RawSeries, SeriesReader, TenantId};
+
+use crate::compact::merge_series;
+use crate::{paths, read_meta, BlockId, BlockMeta, BlockReader, Result};
+
+type TenantBlocks = BTreeMap<BlockId, Arc<BlockReader>>;
+
+/// Blocks by tenant.
+#[derive(Debug)]
+pub struct Catalog {
+    store: Arc<dyn ObjectStore>,
+    blocks: RwLock<HashMap<String, TenantBlocks>>,
+}
+
+/// What the bucket holds for one tenant, from one listing.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Blocks with a `meta.json`.
+    pub complete: BTreeSet<BlockId>,
+    /// Blocks with a deletion mark.
+    pub marked: BTreeSet<BlockId>,
+    /// Folders without a `meta.json` (an upload in progress or interrupted).
+    pub partial: BTreeSet<BlockId>,
+}
+
+/// Lists the tenants that have a folder in the bucket.
+pub async fn list_tenants(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>> {
+    let res = store.list_with_delimiter(None).await?;
+    Ok(res.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
+}
+
+/// Lists one tenant's blocks with one recursive listing.
+pub async fn list_blocks(store: &Arc<dyn ObjectStore>, tenant: &str) -> Result<Listing> {
+    let objects: Vec<_> = store.list(Some(&paths::tenant(tenant))).try_collect().await?;
+    let mut l = Listing::default();
+    let mut seen = BTreeSet::new();
+    for o in objects {
+        let parts: Vec<_> = o.location.parts().collect();
+        let [.., dir, file] = parts.as_slice() else { continue };
+        let Some(id) = BlockId::parse(dir.as_ref()) else { continue };
+        seen.insert(id);
+        match file.as_ref() {
+            paths::META => {
+                l.complete.insert(id);
+            }
+            paths::DELETION_MARK => {
+                l.marked.insert(id);
+            }
+            _ => {}
+        }
+    }
+    l.partial = seen.difference(&l.complete).copied().collect();
+    Ok(l)
+}
+
+impl Catalog {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Catalog {
+        Catalog { store, blocks: RwLock::new(HashMap::new()) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Adds a block just uploaded.
+    pub async fn add(&self, meta: BlockMeta) -> Result<()> {
+        let tenant = meta.tenant.clone();
+        let id = meta.ulid;
+        let r = Arc::new(BlockReader::open(Arc::clone(&self.store), meta).await?);
+        self.write().entry(tenant).or_default().insert(id, r);
+        Ok(())
+    }
+
+    /// Brings the catalog in line with the bucket: opens new complete blocks, forgets blocks
+    /// that were deleted or marked for deletion. Returns the number of live blocks.
+    pub async fn refresh(&self) -> Result<usize> {
+        let mut total = 0;
+        let tenants = list_tenants(&self.store).await?;
+        for tenant in &tenants {
+            let l = list_blocks(&self.store, tenant).await?;
+            let live: BTreeSet<BlockId> = l.complete.difference(&l.marked).copied().collect();
+            let known: BTreeSet<BlockId> =
+                self.read().get(tenant).map(|b| b.keys().copied().collect()).unwrap_or_default();
+            for id in live.difference(&known) {
+                // A block can vanish between the listing and here (compactor); skip it then.
+                match read_meta(&self.store, tenant, &id.to_string()).await {
+                    Ok(Some(meta)) => {
+                        if let Err(e) = self.add(meta).await {
+                            tracing::warn!(%tenant, block = %id, error = %e, "cannot open block");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(%tenant, block = %id, error = %e, "cannot read block meta")
+                    }
+                }
+            }
+            let mut w = self.write();
+            if let Some(blocks) = w.get_mut(tenant) {
+                blocks.retain(|id, _| live.contains(id));
+                total += blocks.len();
+            }
+        }
+        self.write().retain(|t, _| tenants.contains(t));
+        Ok(total)
+    }
+
+    /// Metas of a tenant's live blocks, oldest first.
+    pub fn metas(&self, tenant: &str) -> Vec<BlockMeta> {
+        let mut v: Vec<BlockMeta> = self
+            .read()
+            .get(tenant)
+            .map(|b| b.values().map(|r| r.meta().clone()).collect())
+            .unwrap_or_default();
+        v.sort_by_key(|m| (m.min_time, m.ulid));
+        v
+    }
+
+    pub fn tenants(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.read().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Blocks of `tenant` overlapping `[mint, maxt]`.
+    pub fn overlapping(&self, tenant: &str, mint: i64, maxt: i64) -> Vec<Arc<BlockReader>> {
+        self.read()
+            .get(tenant)
+            .map(|b| b.values().filter(|r| r.meta().overlaps(mint, maxt)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, TenantBlocks>> {
+        self.blocks.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, TenantBlocks>> {
+        self.blocks.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn series_sets(
+        &self,
+        tenant: &str,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Labels>> {
+        let mut out = BTreeSet::new();
+        for b in self.overlapping(tenant, mint, maxt) {
+            if sets.is_empty() {
+                out.extend(b.series(&[]).await?);
+            }
+            for set in sets {
+                out.extend(b.series(set).await?);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+fn to_model(e: crate::Error) -> strata_model::Error {
+    strata_model::Error::Unavailable(format!("reading blocks: {e}"))
+}
+
+#[async_trait]
+impl Queryable for Catalog {
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> strata_model::Result<Vec<RawSeries>> {
+        let blocks = self.overlapping(tenant.as_str(), mint, maxt);
+        let parts =
+            futures::future::try_join_all(blocks.iter().map(|b| b.select(matchers, mint, maxt)))
+                .await
+                .map_err(to_model)?;
+        if parts.len() == 1 {
+            return Ok(parts.into_iter().next().unwrap_or_default());
+        }
+        Ok(merge_series(parts)
+            .into_iter()
+            .map(|(labels, samples)| RawSeries { labels, samples })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl SeriesReader for Catalog {
+    async fn series(
+        &self,
+        tenant: &TenantId,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> strata_model::Result<Vec<Labels>> {
+        self.series_sets(tenant.as_str(), sets, mint, maxt).await.map_err(to_model)
+    }
+
+    async fn label_names(
+        &self,
+        tenant: &TenantId,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> strata_model::Result<Vec<String>> {
+        if sets.is_empty() {
+            let names: BTreeSet<String> = self
+                .overlapping(tenant.as_str(), mint, maxt)
+                .iter()
+                .flat_map(|b| b.meta().parquet.label_names.clone())
+                .collect();
+            return Ok(names.into_iter().collect());
+        }
+        let series = self.series_sets(tenant.as_str(), sets, mint, maxt).await.map_err(to_model)?;
+        let names: BTreeSet<String> =
+            series.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+        Ok(names.into_iter().collect())
+    }
+
+    async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> strata_model::Result<Vec<String>> {
+        let series = self.series_sets(tenant.as_str(), sets, mint, maxt).await.map_err(to_model)?;
+        let values: BTreeSet<String> =
+            series.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        Ok(values.into_iter().collect())
+    }
+
+    async fn metadata(
+        &self,
+        _tenant: &TenantId,
+        _metric: Option<&str>,
+    ) -> strata_model::Result<Vec<(String, Vec<MetricMetadata>)>> {
+        // Blocks keep no metric metadata; the ingesters answer it.
+        Ok(Vec::new())
+    }
+}
