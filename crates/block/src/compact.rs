@@ -158,6 +158,162 @@ pub async fn mark_deleted(
     Ok(())
 }
 
+/// Settings of the compactor role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactorConfig {
+    pub range_ms: i64,
+    pub grace_ms: i64,
+    /// `None` keeps data forever.
+    pub retention_ms: Option<i64>,
+    /// Per-tenant overrides of `retention_ms` (`None`: keep forever).
+    pub tenant_retention_ms: BTreeMap<String, Option<i64>>,
+    /// How long a marked block stays before it is deleted.
+    pub deletion_delay_ms: i64,
+}
+
+/// What one compactor run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub merged: usize,
+    pub marked: usize,
+    pub deleted: usize,
+    pub failures: usize,
+}
+
+/// The compactor: plans and carries out merges, retention and deletions for every tenant, and
+/// rewrites each tenant's bucket index.
+pub struct Compactor {
+    store: Arc<dyn ObjectStore>,
+    cfg: CompactorConfig,
+    opts: BlockOptions,
+    /// Block metas are immutable: read each once.
+    metas: std::sync::Mutex<BTreeMap<BlockId, BlockMeta>>,
+}
+
+impl Compactor {
+    pub fn new(store: Arc<dyn ObjectStore>, cfg: CompactorConfig, opts: BlockOptions) -> Self {
+        Compactor { store, cfg, opts, metas: Default::default() }
+    }
+
+    /// One pass over all tenants at time `now_ms`. A failing tenant is logged and counted; the
+    /// others go on.
+    pub async fn run_once(&self, now_ms: i64) -> Result<RunReport> {
+        let mut rep = RunReport::default();
+        for tenant in crate::list_tenants(&self.store).await? {
+            if let Err(e) = self.run_tenant(&tenant, now_ms, &mut rep).await {
+                rep.failures += 1;
+                tracing::warn!(%tenant, error = %e, "compaction failed");
+            }
+        }
+        Ok(rep)
+    }
+
+    async fn meta(&self, tenant: &str, id: BlockId) -> Result<Option<BlockMeta>> {
+        if let Some(m) =
+            self.metas.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id)
+        {
+            return Ok(Some(m.clone()));
+        }
+        let m = crate::read_meta(&self.store, tenant, &id.to_string()).await?;
+        if let Some(m) = &m {
+            self.metas
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(id, m.clone());
+        }
+        Ok(m)
+    }
+
+    async fn run_tenant(&self, tenant: &str, now_ms: i64, rep: &mut RunReport) -> Result<()> {
+        let now_s = now_ms.div_euclid(1000);
+        let listing = crate::list_blocks(&self.store, tenant).await?;
+        let mut marks = Vec::new();
+        for id in &listing.marked {
+            let path = paths::block_file(tenant, &id.to_string(), paths::DELETION_MARK);
+            let mark: DeletionMark = match self.store.get(&path).await {
+                Ok(r) => serde_json::from_slice(&r.bytes().await?)?,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if (now_s - mark.deletion_time) * 1000 >= self.cfg.deletion_delay_ms {
+                // The mark goes last, so an interrupted delete is finished next time.
+                let prefix = paths::block(tenant, &id.to_string());
+                let objects: Vec<_> =
+                    futures::TryStreamExt::try_collect::<Vec<_>>(self.store.list(Some(&prefix)))
+                        .await?;
+                for o in
+                    objects.iter().filter(|o| o.location.filename() != Some(paths::DELETION_MARK))
+                {
+                    self.store.delete(&o.location).await?;
+                }
+                self.store.delete(&path).await?;
+                self.metas.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
+                rep.deleted += 1;
+            } else {
+                marks.push(mark);
+            }
+        }
+        let mut live = Vec::new();
+        for id in listing.complete.difference(&listing.marked) {
+            if let Some(m) = self.meta(tenant, *id).await? {
+                live.push(m);
+            }
+        }
+        let retention =
+            self.cfg.tenant_retention_ms.get(tenant).copied().unwrap_or(self.cfg.retention_ms);
+        let pcfg = PlannerConfig {
+            range_ms: self.cfg.range_ms,
+            grace_ms: self.cfg.grace_ms,
+            retention_ms: retention,
+        };
+        for action in plan(&pcfg, &live, now_ms) {
+            match action {
+                Action::Delete { id, reason } => {
+                    mark_deleted(&self.store, tenant, id, reason, now_s).await?;
+                    live.retain(|b| b.ulid != id);
+                    marks.push(DeletionMark { id, deletion_time: now_s, reason: reason.into() });
+                    rep.marked += 1;
+                }
+                Action::Merge { min_time, max_time, sources } => {
+                    let src: Vec<BlockMeta> =
+                        live.iter().filter(|b| sources.contains(&b.ulid)).cloned().collect();
+                    let meta =
+                        merge(&self.store, &src, (min_time, max_time), &self.opts, now_s).await?;
+                    tracing::info!(%tenant, block = %meta.ulid, sources = src.len(), series = meta.stats.num_series, "compacted");
+                    live.retain(|b| !sources.contains(&b.ulid));
+                    for id in sources {
+                        marks.push(DeletionMark {
+                            id,
+                            deletion_time: now_s,
+                            reason: "compacted".into(),
+                        });
+                    }
+                    self.metas
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(meta.ulid, meta.clone());
+                    live.push(meta);
+                    rep.merged += 1;
+                }
+            }
+        }
+        live.sort_by_key(|b| (b.min_time, b.ulid));
+        let index = crate::BucketIndex {
+            version: 1,
+            blocks: live,
+            deletion_marks: marks,
+            updated_at: now_s,
+        };
+        self.store
+            .put(
+                &paths::bucket_index(tenant),
+                PutPayload::from(Bytes::from(serde_json::to_vec(&index)?)),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

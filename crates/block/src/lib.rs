@@ -11,7 +11,8 @@
 //! dictionary-encoded string column `l_<name>` (null where a series lacks the label);
 //! `s_series_hash` is [`strata_model::label_hash`]. `s_data_<i>` holds the series' samples in
 //! `[min_time + i·d, min_time + (i+1)·d)` (d = `data_column_duration_ms`, 8h by default) as
-//! Prometheus XOR chunks, each prefixed by its length as a uvarint. Both files are zstd
+//! chunks: Prometheus XOR, or a scaled-integer delta encoding for decimal values that zstd
+//! compresses much better (see [`cell`]). Both files are zstd
 //! compressed, with page statistics and offset indexes, a bloom filter on `l___name__`, and the
 //! same row-group boundaries, so a query reads the row groups whose statistics admit its
 //! matchers and only the data columns that overlap its range.
@@ -20,6 +21,7 @@
 //! [`compact`] (planning and merging), [`verify`].
 
 mod catalog;
+pub mod cell;
 pub mod compact;
 mod id;
 pub mod meta;
@@ -36,10 +38,13 @@ use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use catalog::{list_blocks, list_tenants, Catalog, Listing};
+pub use cell::Encoding;
 pub use id::BlockId;
 pub use meta::{BlockMeta, BlockStats, BucketIndex, Compaction, DeletionMark};
 pub use reader::BlockReader;
-pub use writer::{build, series_order, BlockDesc, BlockOptions, BuiltBlock};
+pub use writer::{
+    build, label_names, series_order, BlockBuilder, BlockDesc, BlockOptions, BuiltBlock,
+};
 
 /// Object paths, shared with the object store crate's conventions.
 pub mod paths {

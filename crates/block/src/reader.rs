@@ -17,8 +17,7 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuil
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
-use strata_head::chunk::XorIter;
-use strata_model::{Label, Labels, MatchOp, Matcher, RawSeries, Sample};
+use strata_model::{Label, Labels, MatchOp, Matcher, RawSeries};
 
 use crate::meta::BlockMeta;
 use crate::{label_column, paths, Error, Result, LABEL_PREFIX};
@@ -141,6 +140,26 @@ impl BlockReader {
 
     pub fn meta(&self) -> &BlockMeta {
         &self.meta
+    }
+
+    /// `(file, column, compressed bytes, row groups)` of both files, from their footers.
+    pub fn column_sizes(&self) -> Vec<(&'static str, String, u64, usize)> {
+        let mut out = Vec::new();
+        for (file, f) in [(paths::LABELS, &self.labels), (paths::CHUNKS, &self.chunks)] {
+            let md = f.md.metadata();
+            let schema = f.md.schema();
+            for (i, field) in schema.fields().iter().enumerate() {
+                let bytes: i64 =
+                    md.row_groups().iter().map(|rg| rg.column(i).compressed_size()).sum();
+                out.push((file, field.name().clone(), bytes.max(0) as u64, md.num_row_groups()));
+            }
+        }
+        out
+    }
+
+    /// Sizes of `labels.parquet` and `chunks.parquet`.
+    pub fn file_sizes(&self) -> (u64, u64) {
+        (self.labels.size, self.chunks.size)
     }
 
     /// Series matching all `matchers` (all series when empty), with their samples in
@@ -332,7 +351,7 @@ impl BlockReader {
                 let mut samples = Vec::new();
                 for a in &arrays {
                     if a.is_valid(row) {
-                        decode_cell(a.value(row), mint, maxt, &mut samples)?;
+                        crate::cell::decode(a.value(row), mint, maxt, &mut samples)?;
                     }
                 }
                 out.push(RawSeries { labels, samples });
@@ -344,55 +363,6 @@ impl BlockReader {
         Ok(out)
     }
 }
-
-/// Decodes one data cell (`uvarint(len) chunk`…), keeping samples in `[mint, maxt]`.
-pub(crate) fn decode_cell(
-    mut cell: &[u8],
-    mint: i64,
-    maxt: i64,
-    out: &mut Vec<Sample>,
-) -> Result<u64> {
-    let mut chunks = 0;
-    while !cell.is_empty() {
-        let (len, n) =
-            read_uvarint(cell).ok_or_else(|| Error::Corrupt("bad chunk length".into()))?;
-        let len = usize::try_from(len).map_err(|_| Error::Corrupt("bad chunk length".into()))?;
-        let chunk = cell.get(n..n + len).ok_or_else(|| Error::Corrupt("truncated chunk".into()))?;
-        cell = &cell[n + len..];
-        let mut it = XorIter::new(chunk);
-        let want = strata_head::chunk::num_samples(chunk);
-        let mut got = 0;
-        for (t, v) in it.by_ref() {
-            got += 1;
-            if t > maxt {
-                break;
-            }
-            if t >= mint {
-                out.push(Sample { t, v });
-            }
-        }
-        if let Some(e) = it.err() {
-            return Err(Error::Corrupt(format!("chunk: {e}")));
-        }
-        if got < want && maxt == i64::MAX {
-            return Err(Error::Corrupt("chunk shorter than its header says".into()));
-        }
-        chunks += 1;
-    }
-    Ok(chunks)
-}
-
-fn read_uvarint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut x = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        x |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            return Some((x, i + 1));
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 impl BlockReader {
     pub(crate) fn candidate_row_groups_for_test(&self, m: &[Matcher]) -> Vec<usize> {

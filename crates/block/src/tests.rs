@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use object_store::memory::InMemory;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use proptest::prelude::*;
 use strata_head::{Head, HeadConfig};
 use strata_model::{label_hash, ApplyReport, Labels, MatchOp, Matcher, Sample, STALE_NAN_BITS};
@@ -54,7 +54,12 @@ fn select_prunes_and_filters() {
         }
     }
     // Small row groups and data columns so pruning and column choice matter.
-    let opts = BlockOptions { row_group_rows: 64, data_column_ms: 300_000, zstd_level: 3 };
+    let opts = BlockOptions {
+        row_group_rows: 64,
+        data_column_ms: 300_000,
+        zstd_level: 3,
+        ..BlockOptions::default()
+    };
     let built = build(desc(0, 2 * H), series, &opts).unwrap();
     assert_eq!(built.meta.stats.num_series, 1000);
     assert_eq!(built.meta.stats.num_samples, 100_000);
@@ -141,7 +146,7 @@ proptest! {
         for r in head.select("tenant-a", &[], min, max) {
             want.push((head.series_labels("tenant-a", r).unwrap(), head.samples("tenant-a", r, min, max)));
         }
-        let opts = BlockOptions { row_group_rows: rg_rows, data_column_ms: col_ms, zstd_level: 1 };
+        let opts = BlockOptions { row_group_rows: rg_rows, data_column_ms: col_ms, zstd_level: 1, ..BlockOptions::default() };
         let built = build(desc(min, max + 1), want.clone(), &opts).unwrap();
         let got = rt().block_on(async {
             let r = roundtrip(&built).await;
@@ -154,4 +159,79 @@ proptest! {
             prop_assert_eq!(bits(&g.samples), bits(s));
         }
     }
+}
+
+#[test]
+fn compactor_merges_marks_deletes_and_indexes() {
+    use crate::compact::{Compactor, CompactorConfig};
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let l = |i: i64| Labels::from_pairs([("__name__", "up".to_string()), ("i", i.to_string())]);
+        // Two shards' blocks for [0, 2h), one for [2h, 4h), and a repeat of the first
+        // shard's block under another id (a crash-repeated flush).
+        let mk = |key: &str, min: i64, series: Vec<i64>| {
+            let mut d = desc(min, min + 2 * H);
+            d.id = BlockId::derived(min, key.as_bytes());
+            let rows = series
+                .into_iter()
+                .map(|i| {
+                    (
+                        l(i),
+                        (0..4)
+                            .map(|k| Sample { t: min + k * 60_000, v: (i * 10 + k) as f64 })
+                            .collect(),
+                    )
+                })
+                .collect();
+            build(d, rows, &BlockOptions::default()).unwrap()
+        };
+        for b in [
+            mk("a", 0, vec![1, 2]),
+            mk("b", 0, vec![3]),
+            mk("c", 2 * H, vec![1]),
+            mk("a2", 0, vec![1, 2]),
+        ] {
+            upload(&store, &b).await.unwrap();
+        }
+        let cfg = CompactorConfig {
+            range_ms: 24 * H,
+            grace_ms: 4 * H,
+            retention_ms: None,
+            tenant_retention_ms: Default::default(),
+            deletion_delay_ms: H,
+        };
+        let c = Compactor::new(Arc::clone(&store), cfg.clone(), BlockOptions::default());
+        let rep = c.run_once(20 * H).await.unwrap();
+        assert_eq!(rep.merged, 0, "the day is not closed yet");
+        let rep = c.run_once(28 * H).await.unwrap();
+        assert_eq!((rep.merged, rep.marked, rep.failures), (1, 0, 0));
+        let cat = Catalog::new(Arc::clone(&store));
+        assert_eq!(cat.refresh().await.unwrap(), 1);
+        let metas = cat.metas("tenant-a");
+        assert_eq!(
+            (metas[0].min_time, metas[0].max_time, metas[0].compaction.level),
+            (0, 24 * H, 2)
+        );
+        assert_eq!(metas[0].compaction.sources.len(), 4);
+        let all = cat.overlapping("tenant-a", 0, 24 * H)[0].read_all().await.unwrap();
+        assert_eq!(all.len(), 3);
+        // Series 1: 4 samples in [0,2h) once (deduplicated) and 4 in [2h, 4h).
+        assert_eq!(all[0].samples.len(), 8);
+        let index: BucketIndex = serde_json::from_slice(
+            &store.get(&paths::bucket_index("tenant-a")).await.unwrap().bytes().await.unwrap(),
+        )
+        .unwrap();
+        assert_eq!(index.blocks.len(), 1);
+        assert_eq!(index.deletion_marks.len(), 4);
+        // After the delay the sources are deleted; with a 1-day retention, so is the rest.
+        let rep = c.run_once(30 * H).await.unwrap();
+        assert_eq!(rep.deleted, 4);
+        assert_eq!(list_blocks(&store, "tenant-a").await.unwrap().complete.len(), 1);
+        let cfg = CompactorConfig { retention_ms: Some(24 * H), ..cfg };
+        let c = Compactor::new(Arc::clone(&store), cfg, BlockOptions::default());
+        assert_eq!(c.run_once(49 * H).await.unwrap().marked, 1);
+        assert_eq!(cat.refresh().await.unwrap(), 0);
+        assert_eq!(c.run_once(51 * H).await.unwrap().deleted, 1);
+        assert!(list_blocks(&store, "tenant-a").await.unwrap().complete.is_empty());
+    });
 }

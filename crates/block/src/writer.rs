@@ -12,7 +12,6 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use strata_head::chunk::{XorChunk, MAX_SAMPLES};
 use strata_model::{label_hash, Labels, Sample, METRIC_NAME};
 
 use crate::meta::{BlockMeta, BlockStats, Compaction, ParquetLayout, FORMAT_VERSION};
@@ -27,11 +26,18 @@ pub struct BlockOptions {
     pub data_column_ms: i64,
     /// zstd level of both files.
     pub zstd_level: i32,
+    /// Chunk encodings the data cells may use.
+    pub encoding: crate::cell::Encoding,
 }
 
 impl Default for BlockOptions {
     fn default() -> Self {
-        BlockOptions { row_group_rows: 16_384, data_column_ms: 8 * 3600 * 1000, zstd_level: 3 }
+        BlockOptions {
+            row_group_rows: 16_384,
+            data_column_ms: 8 * 3600 * 1000,
+            zstd_level: 3,
+            encoding: crate::cell::Encoding::Auto,
+        }
     }
 }
 
@@ -72,12 +78,6 @@ pub fn build(
     mut series: Vec<(Labels, Vec<Sample>)>,
     opts: &BlockOptions,
 ) -> Result<BuiltBlock> {
-    if desc.max_time <= desc.min_time {
-        return Err(Error::Invalid(format!(
-            "empty block range [{}, {})",
-            desc.min_time, desc.max_time
-        )));
-    }
     series.retain(|(_, s)| !s.is_empty());
     series.sort_by(|a, b| series_order(&a.0, &b.0));
     for w in series.windows(2) {
@@ -85,65 +85,151 @@ pub fn build(
             return Err(Error::Invalid(format!("series {:?} given twice", w[0].0)));
         }
     }
-    let col_ms = opts.data_column_ms.max(1);
-    let span = desc.max_time - desc.min_time;
-    let data_columns = usize::try_from((span + col_ms - 1) / col_ms)
-        .map_err(|_| Error::Invalid("block range too long".into()))?;
-    let names: Vec<String> = series
-        .iter()
-        .flat_map(|(l, _)| l.iter().map(|l| l.name.clone()))
+    let names = label_names(series.iter().map(|(l, _)| l));
+    let mut b = BlockBuilder::new(desc, names, opts)?;
+    for group in series.chunks(b.row_group_rows()) {
+        b.add_row_group(group)?;
+    }
+    b.finish()
+}
+
+/// The sorted, distinct label names of some label sets: the label columns of a block.
+pub fn label_names<'a>(labels: impl Iterator<Item = &'a Labels>) -> Vec<String> {
+    labels
+        .flat_map(|l| l.iter().map(|l| l.name.clone()))
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .collect();
+        .collect()
+}
 
-    let mut label_fields = vec![Field::new(HASH_COLUMN, DataType::Int64, false)];
-    label_fields.extend(names.iter().map(|n| Field::new(label_column(n), DataType::Utf8, true)));
-    let label_schema = Arc::new(Schema::new(label_fields));
-    let data_fields: Vec<Field> =
-        (0..data_columns).map(|i| Field::new(data_column(i), DataType::Binary, true)).collect();
-    let data_schema = Arc::new(Schema::new(data_fields));
+/// Writes a block one row group at a time, so a caller streaming series out of a head holds
+/// only one row group's samples. Rows must come in [`series_order`], each label set once.
+pub struct BlockBuilder {
+    desc: BlockDesc,
+    opts: BlockOptions,
+    names: Vec<String>,
+    col_ms: i64,
+    data_columns: usize,
+    label_schema: Arc<Schema>,
+    data_schema: Arc<Schema>,
+    lw: ArrowWriter<Vec<u8>>,
+    cw: ArrowWriter<Vec<u8>>,
+    stats: BlockStats,
+    last: Option<Labels>,
+    cell: Vec<u8>,
+}
 
-    let zstd = ZstdLevel::try_new(opts.zstd_level).map_err(|e| Error::Invalid(e.to_string()))?;
-    let props = |bloom_on_name: bool| {
-        let mut b = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(zstd))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)));
-        if bloom_on_name {
-            b = b
-                .set_column_bloom_filter_enabled(ColumnPath::from(label_column(METRIC_NAME)), true);
+impl BlockBuilder {
+    /// `names` are all label names of the rows to come (see [`label_names`]).
+    pub fn new(desc: BlockDesc, names: Vec<String>, opts: &BlockOptions) -> Result<Self> {
+        if desc.max_time <= desc.min_time {
+            return Err(Error::Invalid(format!(
+                "empty block range [{}, {})",
+                desc.min_time, desc.max_time
+            )));
         }
-        b.build()
-    };
-    let mut lw = ArrowWriter::try_new(Vec::new(), Arc::clone(&label_schema), Some(props(true)))?;
-    let mut cw = ArrowWriter::try_new(Vec::new(), Arc::clone(&data_schema), Some(props(false)))?;
+        let col_ms = opts.data_column_ms.max(1);
+        let span = desc.max_time - desc.min_time;
+        let data_columns = usize::try_from((span + col_ms - 1) / col_ms)
+            .map_err(|_| Error::Invalid("block range too long".into()))?;
+        let mut label_fields = vec![Field::new(HASH_COLUMN, DataType::Int64, false)];
+        label_fields
+            .extend(names.iter().map(|n| Field::new(label_column(n), DataType::Utf8, true)));
+        let label_schema = Arc::new(Schema::new(label_fields));
+        let data_fields: Vec<Field> =
+            (0..data_columns).map(|i| Field::new(data_column(i), DataType::Binary, true)).collect();
+        let data_schema = Arc::new(Schema::new(data_fields));
+        let zstd =
+            ZstdLevel::try_new(opts.zstd_level).map_err(|e| Error::Invalid(e.to_string()))?;
+        let props = |bloom_on_name: bool| {
+            let mut b = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(zstd))
+                .set_statistics_enabled(EnabledStatistics::Page)
+                // Row groups end where the builder says.
+                .set_max_row_group_row_count(None);
+            if bloom_on_name {
+                b = b.set_column_bloom_filter_enabled(
+                    ColumnPath::from(label_column(METRIC_NAME)),
+                    true,
+                );
+            }
+            b.build()
+        };
+        let lw = ArrowWriter::try_new(Vec::new(), Arc::clone(&label_schema), Some(props(true)))?;
+        let cw = ArrowWriter::try_new(Vec::new(), Arc::clone(&data_schema), Some(props(false)))?;
+        Ok(BlockBuilder {
+            desc,
+            opts: BlockOptions { row_group_rows: opts.row_group_rows.max(1), ..opts.clone() },
+            names,
+            col_ms,
+            data_columns,
+            label_schema,
+            data_schema,
+            lw,
+            cw,
+            stats: BlockStats::default(),
+            last: None,
+            cell: Vec::new(),
+        })
+    }
 
-    let mut stats = BlockStats::default();
-    let rg = opts.row_group_rows.max(1);
-    let mut cell = Vec::new();
-    for group in series.chunks(rg) {
-        let hashes: Int64Array = group
+    /// Rows per row group.
+    pub fn row_group_rows(&self) -> usize {
+        self.opts.row_group_rows
+    }
+
+    /// Writes one row group (at most [`Self::row_group_rows`] rows). Rows without samples are
+    /// skipped.
+    pub fn add_row_group(&mut self, rows: &[(Labels, Vec<Sample>)]) -> Result<()> {
+        let rows: Vec<&(Labels, Vec<Sample>)> =
+            rows.iter().filter(|(_, s)| !s.is_empty()).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if rows.len() > self.opts.row_group_rows {
+            return Err(Error::Invalid(format!(
+                "{} rows in a row group of {}",
+                rows.len(),
+                self.opts.row_group_rows
+            )));
+        }
+        for (l, _) in &rows {
+            if let Some(prev) = &self.last {
+                if series_order(prev, l) != Ordering::Less {
+                    return Err(Error::Invalid(format!("series {l:?} out of order or repeated")));
+                }
+            }
+            if let Some(n) = l.iter().find(|n| self.names.binary_search(&n.name).is_err()) {
+                return Err(Error::Invalid(format!(
+                    "label {:?} not among the block's names",
+                    n.name
+                )));
+            }
+            self.last = Some(l.clone());
+        }
+        let hashes: Int64Array = rows
             .iter()
             .map(|(l, _)| {
                 label_hash(l.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes()))) as i64
             })
             .collect();
         let mut label_cols: Vec<ArrayRef> = vec![Arc::new(hashes)];
-        for name in &names {
-            let mut b = StringBuilder::with_capacity(group.len(), group.len() * 8);
-            for (l, _) in group {
+        for name in &self.names {
+            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+            for (l, _) in &rows {
                 b.append_option(l.get(name));
             }
             label_cols.push(Arc::new(b.finish()));
         }
         let mut data_builders: Vec<BinaryBuilder> =
-            (0..data_columns).map(|_| BinaryBuilder::new()).collect();
-        for (labels, samples) in group {
-            stats.num_series += 1;
+            (0..self.data_columns).map(|_| BinaryBuilder::new()).collect();
+        let (min_time, max_time, col_ms) = (self.desc.min_time, self.desc.max_time, self.col_ms);
+        for (labels, samples) in &rows {
+            self.stats.num_series += 1;
             let mut rest = samples.as_slice();
             for (i, builder) in data_builders.iter_mut().enumerate() {
-                let start = desc.min_time + i as i64 * col_ms;
-                let end = (start + col_ms).min(desc.max_time);
+                let start = min_time + i as i64 * col_ms;
+                let end = (start + col_ms).min(max_time);
                 let n = rest.iter().take_while(|s| s.t < end).count();
                 let (here, later) = rest.split_at(n);
                 rest = later;
@@ -157,10 +243,11 @@ pub fn build(
                         here[0].t
                     )));
                 }
-                cell.clear();
-                stats.num_chunks += encode_cell(here, &mut cell)?;
-                stats.num_samples += here.len() as u64;
-                builder.append_value(&cell);
+                self.cell.clear();
+                self.stats.num_chunks +=
+                    crate::cell::encode(here, self.opts.encoding, &mut self.cell)?;
+                self.stats.num_samples += here.len() as u64;
+                builder.append_value(&self.cell);
             }
             if let Some(s) = rest.first() {
                 return Err(Error::Invalid(format!(
@@ -171,55 +258,42 @@ pub fn build(
         }
         let data_cols: Vec<ArrayRef> =
             data_builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
-        lw.write(&RecordBatch::try_new(Arc::clone(&label_schema), label_cols)?)?;
-        lw.flush()?;
-        if data_columns > 0 {
-            cw.write(&RecordBatch::try_new(Arc::clone(&data_schema), data_cols)?)?;
-            cw.flush()?;
+        self.lw.write(&RecordBatch::try_new(Arc::clone(&self.label_schema), label_cols)?)?;
+        self.lw.flush()?;
+        if self.data_columns > 0 {
+            self.cw.write(&RecordBatch::try_new(Arc::clone(&self.data_schema), data_cols)?)?;
+            self.cw.flush()?;
         }
+        Ok(())
     }
-    let labels = Bytes::from(lw.into_inner()?);
-    let chunks = Bytes::from(cw.into_inner()?);
-    stats.num_bytes = (labels.len() + chunks.len()) as u64;
-    let meta = BlockMeta {
-        ulid: desc.id,
-        version: FORMAT_VERSION,
-        tenant: desc.tenant,
-        min_time: desc.min_time,
-        max_time: desc.max_time,
-        stats,
-        compaction: desc.compaction,
-        shard: desc.shard,
-        parquet: ParquetLayout {
-            data_column_duration_ms: col_ms,
-            data_columns: data_columns as u32,
-            row_group_rows: rg as u32,
-            label_names: names,
-        },
-    };
-    Ok(BuiltBlock { meta, labels, chunks })
-}
 
-/// Appends the samples as XOR chunks, each `uvarint(len) bytes`; returns the chunk count.
-fn encode_cell(samples: &[Sample], out: &mut Vec<u8>) -> Result<u64> {
-    let mut n = 0;
-    for part in samples.chunks(MAX_SAMPLES) {
-        let mut c = XorChunk::new();
-        for s in part {
-            c.append(s.t, s.v).map_err(|e| Error::Invalid(e.to_string()))?;
-        }
-        let bytes = c.bytes();
-        put_uvarint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-        n += 1;
+    /// Number of series written so far.
+    pub fn num_series(&self) -> u64 {
+        self.stats.num_series
     }
-    Ok(n)
-}
 
-fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
+    pub fn finish(self) -> Result<BuiltBlock> {
+        let labels = Bytes::from(self.lw.into_inner()?);
+        let chunks = Bytes::from(self.cw.into_inner()?);
+        let mut stats = self.stats;
+        stats.num_bytes = (labels.len() + chunks.len()) as u64;
+        let desc = self.desc;
+        let meta = BlockMeta {
+            ulid: desc.id,
+            version: FORMAT_VERSION,
+            tenant: desc.tenant,
+            min_time: desc.min_time,
+            max_time: desc.max_time,
+            stats,
+            compaction: desc.compaction,
+            shard: desc.shard,
+            parquet: ParquetLayout {
+                data_column_duration_ms: self.col_ms,
+                data_columns: self.data_columns as u32,
+                row_group_rows: self.opts.row_group_rows as u32,
+                label_names: self.names,
+            },
+        };
+        Ok(BuiltBlock { meta, labels, chunks })
     }
-    out.push(x as u8);
 }

@@ -53,11 +53,14 @@ pub struct HeadConfig {
     pub ooo_window_ms: i64,
     /// Samples per XOR chunk before a new one is cut; clamped to `1..=65535`.
     pub samples_per_chunk: usize,
+    /// When positive, a chunk is also cut where time crosses a multiple of this (the block
+    /// range), so flushing a range drops whole chunks.
+    pub chunk_range_ms: i64,
 }
 
 impl Default for HeadConfig {
     fn default() -> Self {
-        HeadConfig { ooo_window_ms: 0, samples_per_chunk: 120 }
+        HeadConfig { ooo_window_ms: 0, samples_per_chunk: 120, chunk_range_ms: 0 }
     }
 }
 

@@ -64,10 +64,13 @@ impl Series {
         t: i64,
         v: f64,
         samples_per_chunk: usize,
+        chunk_range_ms: i64,
         ooo: OooPolicy,
     ) -> Outcome {
         if t > self.max_t {
-            if self.open.num_samples() >= samples_per_chunk {
+            if self.open.num_samples() >= samples_per_chunk
+                || (chunk_range_ms > 0 && self.crosses_range(t, chunk_range_ms))
+            {
                 self.cut();
             }
             if self.open.append(t, v).is_err() {
@@ -94,6 +97,15 @@ impl Series {
                 self.min_t = self.min_t.min(t);
                 Outcome::Appended
             }
+        }
+    }
+
+    /// Whether `t` lies in a later aligned range than the open chunk's first sample, so that
+    /// chunks never straddle a block boundary.
+    fn crosses_range(&self, t: i64, range: i64) -> bool {
+        match first_timestamp(self.open.bytes()) {
+            Some(first) => t.div_euclid(range) != first.div_euclid(range),
+            None => false,
         }
     }
 

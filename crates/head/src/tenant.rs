@@ -123,7 +123,7 @@ impl TenantHead {
             let Some(series) = self.series.get_mut(id as usize) else {
                 return;
             };
-            match series.append(t, v, cfg.samples_per_chunk, ooo) {
+            match series.append(t, v, cfg.samples_per_chunk, cfg.chunk_range_ms, ooo) {
                 Outcome::Appended => {
                     report.appended += 1;
                     self.observe_time(t);

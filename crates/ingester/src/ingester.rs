@@ -51,6 +51,11 @@ impl Ingester {
         &self.groups
     }
 
+    /// The shards' replicated state, indexed like [`Ingester::groups`].
+    pub fn states(&self) -> &[Arc<ShardState>] {
+        &self.states
+    }
+
     /// Updates the head gauges; called before `/metrics` is rendered.
     pub fn refresh_gauges(&self) {
         let (mut series, mut samples, mut bytes) = (0u64, 0u64, 0u64);

@@ -10,6 +10,7 @@
 //! ```
 
 mod batch;
+pub mod flush;
 mod ingester;
 pub mod metrics;
 pub mod route;
@@ -19,4 +20,4 @@ mod wire;
 
 pub use ingester::{Ingester, IngesterConfig};
 pub use metrics::IngesterMetrics;
-pub use shard::ShardState;
+pub use shard::{Control, ShardState};

@@ -1,6 +1,7 @@
 //! One shard's replicated state: its head and its metric metadata. Implements the Raft
 //! `Applier`, so every replica builds the same state from the same log.
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
@@ -17,10 +18,49 @@ type MetadataMap = HashMap<String, BTreeMap<String, Vec<MetricMetadata>>>;
 /// Most distinct metadata entries kept per metric family (Prometheus keeps one per target).
 const MAX_METADATA_PER_METRIC: usize = 10;
 
+/// First byte of a control payload. A `ShardBatch` never starts with it (0xFF would be a tag
+/// of wire type 7, which does not exist), so the two share the log.
+const CONTROL_MARKER: u8 = 0xFF;
+
+/// Log entries that move the flush boundary; see [`crate::flush`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Control {
+    /// From now on, refuse samples older than `before`: that range is about to be flushed.
+    Seal { before: i64 },
+    /// Everything before `before` is in these uploaded blocks; drop it from the head.
+    Flushed { before: i64, blocks: Vec<String> },
+}
+
+impl Control {
+    pub fn encode(&self) -> Bytes {
+        let mut out = vec![CONTROL_MARKER];
+        // Serializing these plain enums cannot fail.
+        let _ = serde_json::to_writer(&mut out, self);
+        Bytes::from(out)
+    }
+
+    fn decode(payload: &[u8]) -> Option<Result<Control, serde_json::Error>> {
+        match payload.split_first() {
+            Some((&CONTROL_MARKER, rest)) => Some(serde_json::from_slice(rest)),
+            _ => None,
+        }
+    }
+}
+
+/// The flush boundaries, kept in snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FlushMarks {
+    sealed_before: i64,
+    flushed_before: i64,
+}
+
 pub struct ShardState {
     head_config: HeadConfig,
     head: RwLock<Head>,
     metadata: RwLock<MetadataMap>,
+    /// Everything before this is in blocks (`i64::MIN` before the first flush).
+    flushed_before: AtomicI64,
 }
 
 impl ShardState {
@@ -29,6 +69,35 @@ impl ShardState {
             head: RwLock::new(Head::new(head_config.clone())),
             head_config,
             metadata: RwLock::new(HashMap::new()),
+            flushed_before: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Samples before this are refused (their range is being or was flushed).
+    pub fn sealed_before(&self) -> i64 {
+        self.head().min_valid_time()
+    }
+
+    /// Samples before this are in blocks.
+    pub fn flushed_before(&self) -> i64 {
+        self.flushed_before.load(Ordering::Acquire)
+    }
+
+    fn apply_control(&self, c: Control) {
+        match c {
+            Control::Seal { before } => {
+                self.head
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .set_min_valid_time(before);
+            }
+            Control::Flushed { before, blocks } => {
+                let mut head = self.head.write().unwrap_or_else(PoisonError::into_inner);
+                head.set_min_valid_time(before);
+                head.truncate_before(before);
+                self.flushed_before.fetch_max(before, Ordering::AcqRel);
+                tracing::info!(before, blocks = blocks.len(), "head truncated after flush");
+            }
         }
     }
 
@@ -67,6 +136,16 @@ impl ShardState {
 impl strata_raft::Applier for ShardState {
     fn apply(&self, payload: &[u8]) -> ApplyReport {
         let mut report = ApplyReport::default();
+        if let Some(c) = Control::decode(payload) {
+            match c {
+                Ok(c) => self.apply_control(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "undecodable control entry skipped");
+                    report.examples.push(format!("undecodable control entry: {e}"));
+                }
+            }
+            return report;
+        }
         // Read in place: labels are slices of the payload, nothing is copied before the head
         // interns a new series' strings.
         match DecodedBatch::decode(payload) {
@@ -117,7 +196,15 @@ impl strata_raft::Applier for ShardState {
                 }
             }
         }
-        let mut out = Vec::new();
+        // A header with the flush marks, then the batches.
+        let marks = FlushMarks {
+            sealed_before: self.sealed_before(),
+            flushed_before: self.flushed_before(),
+        };
+        let mut out = vec![CONTROL_MARKER];
+        let header = serde_json::to_vec(&marks).unwrap_or_default();
+        let _ = prost::encode_length_delimiter(header.len(), &mut out);
+        out.extend_from_slice(&header);
         for batch in per_tenant.values() {
             // Encoding into a Vec cannot run out of space.
             let _ = batch.encode_length_delimited(&mut out);
@@ -128,6 +215,16 @@ impl strata_raft::Applier for ShardState {
     fn restore(&self, data: &[u8]) -> Result<(), String> {
         // Length-delimited `ShardBatch`es, all decoded before the state is replaced.
         let mut buf = data;
+        let mut marks = FlushMarks { sealed_before: i64::MIN, flushed_before: i64::MIN };
+        if let Some((&CONTROL_MARKER, rest)) = buf.split_first() {
+            buf = rest;
+            let len = prost::decode_length_delimiter(&mut buf)
+                .map_err(|e| format!("decoding snapshot header: {e}"))?;
+            let header = buf.get(..len).ok_or("decoding snapshot: truncated header")?;
+            marks = serde_json::from_slice(header)
+                .map_err(|e| format!("decoding snapshot header: {e}"))?;
+            buf = &buf[len..];
+        }
         let mut batches = Vec::new();
         while !buf.is_empty() {
             let len = prost::decode_length_delimiter(&mut buf)
@@ -142,11 +239,17 @@ impl strata_raft::Applier for ShardState {
         }
         *self.head.write().unwrap_or_else(PoisonError::into_inner) =
             Head::new(self.head_config.clone());
+        self.flushed_before.store(marks.flushed_before, Ordering::Release);
         self.metadata.write().unwrap_or_else(PoisonError::into_inner).clear();
         let mut report = ApplyReport::default();
         for b in batches {
             self.apply_batch(b, &mut report);
         }
+        // After the samples: a chunk kept across the flushed boundary holds older ones.
+        self.head
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_min_valid_time(marks.sealed_before);
         Ok(())
     }
 }
@@ -201,6 +304,31 @@ mod tests {
         assert!(r.rejected.contains(&(RejectReason::OutOfOrder, 1)), "{r:?}");
         assert!(r.rejected.contains(&(RejectReason::DuplicateTimestamp, 1)), "{r:?}");
         assert!(r.examples.iter().any(|e| e.contains("out of order sample")), "{r:?}");
+    }
+
+    #[test]
+    fn control_entries_seal_and_truncate_and_survive_snapshots() {
+        let st = ShardState::new(HeadConfig { samples_per_chunk: 2, ..HeadConfig::default() });
+        let up: &[(&str, &str)] = &[("__name__", "up"), ("job", "a")];
+        st.apply(&batch("t", &[(up, &[(10, 1.0), (20, 1.0), (30, 1.0), (40, 1.0)])]));
+        st.apply(&Control::Seal { before: 35 }.encode());
+        assert_eq!(st.sealed_before(), 35);
+        let r = st.apply(&batch("t", &[(up, &[(34, 1.0), (50, 1.0)])]));
+        assert_eq!(r.appended, 1);
+        assert!(r.rejected.contains(&(RejectReason::OutOfBounds, 1)), "{r:?}");
+        st.apply(&Control::Flushed { before: 35, blocks: vec!["B".into()] }.encode());
+        assert_eq!(st.flushed_before(), 35);
+        let snap = st.snapshot();
+        let copy = ShardState::new(HeadConfig::default());
+        copy.restore(&snap).unwrap();
+        assert_eq!((copy.sealed_before(), copy.flushed_before()), (35, 35));
+        let head = copy.head();
+        let refs = head.select("t", &[], i64::MIN, i64::MAX);
+        let ts: Vec<i64> =
+            head.samples("t", refs[0], i64::MIN, i64::MAX).iter().map(|s| s.t).collect();
+        // Chunks of two: [10,20] went, [30,40] straddles 35 and stays, [50] stays.
+        assert_eq!(ts, vec![30, 40, 50]);
+        assert!(st.apply(b"\xff{not json").examples[0].contains("control"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use strata_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
 mod backfill;
 pub mod fleet;
+pub mod gpu_fleet;
 mod targets;
 
 pub use backfill::{backfill, BackfillArgs};
@@ -46,58 +47,13 @@ pub struct RemoteWriteArgs {
     pub pid: Option<u32>,
 }
 
-const METRICS: [&str; 25] = [
-    "DCGM_FI_DEV_GPU_UTIL",
-    "DCGM_FI_DEV_MEM_COPY_UTIL",
-    "DCGM_FI_DEV_FB_USED",
-    "DCGM_FI_DEV_FB_FREE",
-    "DCGM_FI_DEV_GPU_TEMP",
-    "DCGM_FI_DEV_POWER_USAGE",
-    "DCGM_FI_DEV_SM_CLOCK",
-    "DCGM_FI_DEV_MEM_CLOCK",
-    "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
-    "DCGM_FI_PROF_DRAM_ACTIVE",
-    "DCGM_FI_DEV_XID_ERRORS",
-    "node_cpu_seconds_total",
-    "node_memory_MemAvailable_bytes",
-    "node_network_receive_bytes_total",
-    "node_network_transmit_bytes_total",
-    "node_disk_read_bytes_total",
-    "node_disk_written_bytes_total",
-    "node_filesystem_avail_bytes",
-    "node_load1",
-    "vllm:num_requests_running",
-    "vllm:gpu_cache_usage_perc",
-    "vllm:prompt_tokens_total",
-    "vllm:generation_tokens_total",
-    "process_resident_memory_bytes",
-];
-
 fn label(n: &str, v: String) -> Label {
     Label { name: Bytes::copy_from_slice(n.as_bytes()), value: Bytes::from(v) }
 }
 
 /// The label set of series `i`: 8 labels, realistic for a GPU fleet, unique per `i`.
 pub fn series_labels(i: usize) -> Vec<Label> {
-    let metric = METRICS[i % METRICS.len()];
-    let gpu = (i / METRICS.len()) % 8;
-    let host = i / (METRICS.len() * 8);
-    let mut l = vec![
-        label("__name__", metric.to_string()),
-        label("cluster", format!("gpu-cluster-{}", host % 4)),
-        label("gpu", gpu.to_string()),
-        label(
-            "instance",
-            format!("10.{}.{}.{}:9400", host / 65536, (host / 256) % 256, host % 256),
-        ),
-        label("job", if metric.starts_with("DCGM") { "dcgm-exporter" } else { "node" }.to_string()),
-        label("modelName", "NVIDIA H100 80GB HBM3".to_string()),
-        label("namespace", format!("team-{}", host % 13)),
-        label("pod", format!("trainer-{}-{}", host % 97, gpu)),
-    ];
-    l.sort_by(|a, b| a.name.cmp(&b.name));
-    l
+    gpu_fleet::label_pairs(i).into_iter().map(|(n, v)| label(n, v)).collect()
 }
 
 /// Builds every request up front, snappy-compressed, so sending measures the receiver.
@@ -113,7 +69,7 @@ pub fn build_requests(args: &RemoteWriteArgs, start_ms: i64) -> Vec<Bytes> {
                 .enumerate()
                 .map(|(j, l)| TimeSeries {
                     labels: l.clone(),
-                    samples: vec![Sample { value: (step * 31 + j) as f64 * 0.5, timestamp: t }],
+                    samples: vec![Sample { value: gpu_fleet::value(step, j), timestamp: t }],
                     ..Default::default()
                 })
                 .collect();

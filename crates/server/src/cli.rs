@@ -32,9 +32,13 @@ pub enum Command {
     /// Evaluates recording and alerting rules and notifies Alertmanager.
     /// (Not yet available.)
     Ruler(RunArgs),
-    /// Merges and downsamples blocks in the object store and applies retention.
-    /// (Not yet available.)
+    /// Merges blocks in the object store into longer ones, applies retention and rewrites the
+    /// bucket indexes (also runs inside `all`). Reads `blocks`, `bucket` and `compactor` from
+    /// the config; `--bucket` overrides the bucket.
     Compactor(RunArgs),
+    /// Looks into blocks.
+    #[command(subcommand)]
+    Block(BlockCommand),
     /// Checks files without starting anything.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -70,9 +74,34 @@ pub struct RunArgs {
     /// gRPC listen address [default: :9095].
     #[arg(long)]
     pub grpc_addr: Option<String>,
+    /// Object store for blocks: file:///path, s3://bucket/prefix, gs://bucket, az://container,
+    /// memory:// [default: <data-dir>/bucket].
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Length of the blocks flushed from the head, e.g. 2h or 30s [default: 2h].
+    #[arg(long)]
+    pub block_range: Option<String>,
     /// Log filter, e.g. `info` or `strata=debug`.
     #[arg(long, env = "STRATA_LOG", default_value = "info,openraft=warn")]
     pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlockCommand {
+    /// Prints a block's meta, series and sample counts, columns and bytes per sample.
+    /// TARGET is a block folder on disk or a URL such as s3://bucket/prefix/TENANT/BLOCK-ID.
+    Inspect(BlockTarget),
+    /// Reads a whole block and checks it against its meta; exits 1 on problems.
+    Verify(BlockTarget),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BlockTarget {
+    pub target: String,
+    /// S3 endpoint for s3:// URLs (a local S3-compatible server); credentials come from the
+    /// AWS_* environment variables.
+    #[arg(long, env = "STRATA_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -81,6 +81,11 @@ pub struct RawConfig {
     pub ingester: RawIngester,
     pub raft: RawRaft,
     pub querier: RawQuerier,
+    /// Where blocks go and how they are cut.
+    pub blocks: RawBlocks,
+    /// The object store holding the blocks.
+    pub bucket: RawBucket,
+    pub compactor: RawCompactor,
     /// Prometheus' `global` section (scrape defaults, external labels).
     pub global: RawGlobal,
     /// Prometheus' `scrape_configs`, scraped into the default tenant.
@@ -99,6 +104,9 @@ impl Default for RawConfig {
             ingester: RawIngester::default(),
             raft: RawRaft::default(),
             querier: RawQuerier::default(),
+            blocks: RawBlocks::default(),
+            bucket: RawBucket::default(),
+            compactor: RawCompactor::default(),
             global: RawGlobal::default(),
             scrape_configs: Vec::new(),
             config_dir: PathBuf::from("."),
@@ -137,6 +145,104 @@ impl Default for RawRaft {
     fn default() -> Self {
         RawRaft { heartbeat_interval: Millis(100), election_timeout: Millis(1000) }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBlocks {
+    /// Length of the blocks flushed from the heads (2h; as short as 10s for tests).
+    pub range: Millis,
+    /// Time covered by each data column of a block.
+    pub data_column_duration: Millis,
+    /// Series per Parquet row group.
+    pub row_group_rows: usize,
+}
+
+impl Default for RawBlocks {
+    fn default() -> Self {
+        RawBlocks {
+            range: Millis(2 * 3_600_000),
+            data_column_duration: Millis(8 * 3_600_000),
+            row_group_rows: 16_384,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawS3 {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub virtual_hosted_style: bool,
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBucket {
+    /// `file:///path`, `s3://bucket/prefix`, `gs://…`, `az://…`, `memory://`; empty means
+    /// `<data_dir>/bucket`.
+    pub url: String,
+    pub s3: RawS3,
+    pub request_timeout: Millis,
+    pub max_retries: usize,
+}
+
+impl Default for RawBucket {
+    fn default() -> Self {
+        RawBucket {
+            url: String::new(),
+            s3: RawS3::default(),
+            request_timeout: Millis(30_000),
+            max_retries: 5,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCompactor {
+    /// Run the compactor inside `strata all`.
+    pub enabled: bool,
+    /// Length of compacted blocks.
+    pub range: Millis,
+    /// How often the compactor runs.
+    pub interval: Millis,
+    /// How long a replaced block stays (marked) before it is deleted.
+    pub deletion_delay: Millis,
+    /// Data older than this is deleted; 0 keeps everything.
+    pub retention: Millis,
+    /// Per-tenant retention overriding `retention`.
+    pub tenant_retention: std::collections::BTreeMap<String, Millis>,
+}
+
+impl Default for RawCompactor {
+    fn default() -> Self {
+        RawCompactor {
+            enabled: true,
+            range: Millis(24 * 3_600_000),
+            interval: Millis(5 * 60_000),
+            deletion_delay: Millis(3_600_000),
+            retention: Millis(0),
+            tenant_retention: Default::default(),
+        }
+    }
+}
+
+/// Validated block, bucket and compactor settings.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub bucket: strata_objstore::BucketConfig,
+    pub block_range_ms: i64,
+    pub block: strata_block::BlockOptions,
+    pub compactor_enabled: bool,
+    pub compactor: strata_block::compact::CompactorConfig,
+    pub compactor_interval: Duration,
+    /// How often a querier re-lists the bucket.
+    pub sync_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +286,7 @@ pub struct Config {
     pub querier: QuerierConfig,
     /// What to scrape; empty `scrape_configs` means no scraping.
     pub scrape: ScrapeConfigs,
+    pub storage: StorageConfig,
 }
 
 /// `:9009` means every interface, as in Prometheus and Mimir.
@@ -275,7 +382,11 @@ impl RawConfig {
             election_timeout_max_ms: et * 2,
             ..RaftSettings::default()
         };
+        let storage =
+            validate_storage(&self.blocks, &self.bucket, &self.compactor, &self.data_dir)?;
+        let chunk_range_ms = storage.block_range_ms;
         Ok(Config {
+            storage,
             http_addr: parse_addr("http_addr", &self.http_addr)?,
             grpc_addr: parse_addr("grpc_addr", &self.grpc_addr)?,
             data_dir: self.data_dir,
@@ -283,6 +394,7 @@ impl RawConfig {
                 shards: i.shards,
                 head: HeadConfig {
                     ooo_window_ms: i64::try_from(i.out_of_order_window.0).unwrap_or(i64::MAX),
+                    chunk_range_ms,
                     ..HeadConfig::default()
                 },
                 limits: DecodeLimits {
@@ -295,6 +407,94 @@ impl RawConfig {
             scrape,
         })
     }
+}
+
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn validate_storage(
+    b: &RawBlocks,
+    bucket: &RawBucket,
+    c: &RawCompactor,
+    data_dir: &Path,
+) -> Result<StorageConfig, ConfigError> {
+    let invalid = |field: &'static str, message: String| ConfigError::Invalid { field, message };
+    if b.range.0 < 10_000 {
+        return Err(invalid("blocks.range", format!("{}ms is shorter than 10s", b.range.0)));
+    }
+    if b.data_column_duration.0 < 1000 {
+        return Err(invalid("blocks.data_column_duration", "must be at least 1s".into()));
+    }
+    if b.row_group_rows == 0 {
+        return Err(invalid("blocks.row_group_rows", "must be greater than 0".into()));
+    }
+    if c.range.0 < b.range.0 || c.range.0 % b.range.0 != 0 {
+        return Err(invalid(
+            "compactor.range",
+            format!("{}ms must be a multiple of blocks.range ({}ms)", c.range.0, b.range.0),
+        ));
+    }
+    if c.interval.0 == 0 {
+        return Err(invalid("compactor.interval", "must be greater than 0".into()));
+    }
+    let url = if bucket.url.is_empty() {
+        let dir = std::path::absolute(data_dir.join("bucket")).map_err(|e| {
+            invalid("bucket.url", format!("cannot resolve the data directory: {e}"))
+        })?;
+        format!("file://{}", dir.display())
+    } else {
+        bucket.url.clone()
+    };
+    if !url.contains("://") {
+        return Err(invalid(
+            "bucket.url",
+            format!(
+                "{url:?} is not a URL (e.g. file:///var/lib/strata/bucket or s3://bucket/prefix)"
+            ),
+        ));
+    }
+    let s3 = &bucket.s3;
+    let cfg = strata_objstore::BucketConfig {
+        url,
+        s3: strata_objstore::S3Options {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3.secret_access_key.clone(),
+            session_token: s3.session_token.clone(),
+            virtual_hosted_style: s3.virtual_hosted_style,
+            allow_http: s3.allow_http,
+        },
+        request_timeout: Duration::from_millis(bucket.request_timeout.0.max(1)),
+        max_retries: bucket.max_retries,
+    };
+    let retention = |m: Millis| (m.0 > 0).then(|| ms_i64(m.0));
+    let range_ms = ms_i64(b.range.0);
+    Ok(StorageConfig {
+        bucket: cfg,
+        block_range_ms: range_ms,
+        block: strata_block::BlockOptions {
+            row_group_rows: b.row_group_rows,
+            data_column_ms: ms_i64(b.data_column_duration.0),
+            ..strata_block::BlockOptions::default()
+        },
+        compactor_enabled: c.enabled,
+        compactor: strata_block::compact::CompactorConfig {
+            range_ms: ms_i64(c.range.0),
+            // Level-1 blocks of a window arrive up to 1.5 block ranges after it ends.
+            grace_ms: range_ms * 2,
+            retention_ms: retention(c.retention),
+            tenant_retention_ms: c
+                .tenant_retention
+                .iter()
+                .map(|(t, m)| (t.clone(), retention(*m)))
+                .collect(),
+            deletion_delay_ms: ms_i64(c.deletion_delay.0),
+        },
+        compactor_interval: Duration::from_millis(c.interval.0),
+        sync_interval: Duration::from_millis((b.range.0 / 4).clamp(1000, 60_000)),
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! [`main`] and nothing else.
 
 pub mod bench;
+mod block_cli;
 pub mod cli;
 pub mod config;
 mod grpc;
@@ -17,10 +18,9 @@ pub async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::All(args) => run::run_all(args).await,
-        cli::Command::Ingester(_)
-        | cli::Command::Querier(_)
-        | cli::Command::Ruler(_)
-        | cli::Command::Compactor(_) => {
+        cli::Command::Compactor(args) => run::run_compactor(args).await,
+        cli::Command::Block(cmd) => block_cli::run(cmd).await,
+        cli::Command::Ingester(_) | cli::Command::Querier(_) | cli::Command::Ruler(_) => {
             anyhow::bail!("this role is not yet available as a separate process; run `strata all`")
         }
         cli::Command::Check(cli::CheckCommand::Config { file }) => {

@@ -7,11 +7,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use prometheus_client::registry::Registry;
 use strata_api::{ActiveTarget, ApiState, BuildInfo, DroppedTarget, TargetsSnapshot};
+use strata_block::compact::Compactor;
+use strata_block::Catalog;
+use strata_ingester::flush::{FlushConfig, FlushMetrics, Flusher};
 use strata_ingester::{Ingester, IngesterMetrics, ShardState};
+use strata_objstore::Bucket;
 use strata_raft::{Group, LocalRouter, LogDb};
 use strata_scrape::config::format_duration;
 use strata_scrape::manager::{Snapshot, TargetManager};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 
@@ -25,9 +29,13 @@ const NODE_ID: u64 = 1;
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct ClusterFile {
     shards: u32,
+    /// Random, made when the directory is created; part of the ids of the blocks it flushes.
+    #[serde(default)]
+    incarnation: u64,
 }
 
-fn check_cluster_file(dir: &Path, shards: u32) -> anyhow::Result<()> {
+/// Checks (or writes, for a new directory) `cluster.json`; returns the directory's incarnation.
+fn check_cluster_file(dir: &Path, shards: u32) -> anyhow::Result<u64> {
     let path = dir.join("cluster.json");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -41,15 +49,22 @@ fn check_cluster_file(dir: &Path, shards: u32) -> anyhow::Result<()> {
                     f.shards
                 );
             }
-            Ok(())
+            Ok(f.incarnation)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let text = serde_json::to_string(&ClusterFile { shards })?;
+            let seed = format!(
+                "{}-{:?}-{}",
+                std::process::id(),
+                std::time::SystemTime::now(),
+                dir.display()
+            );
+            let incarnation = xxhash_rust::xxh3::xxh3_64(seed.as_bytes());
+            let text = serde_json::to_string(&ClusterFile { shards, incarnation })?;
             let tmp = dir.join("cluster.json.tmp");
             std::fs::write(&tmp, text)?;
             std::fs::File::open(&tmp)?.sync_all()?;
             std::fs::rename(&tmp, &path)?;
-            Ok(())
+            Ok(incarnation)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -62,16 +77,22 @@ pub struct Running {
     /// The bound gRPC address.
     pub grpc_addr: SocketAddr,
     pub ingester: Arc<Ingester>,
+    /// The blocks queries read besides the heads.
+    pub catalog: Arc<Catalog>,
     /// The scrape pools, when `scrape_configs` has any.
     scrape: Option<Arc<TargetManager>>,
+    /// Stops the flusher, the compactor and the bucket sync.
+    background_stop: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    /// Stops scraping, then HTTP, then the Raft groups.
+    /// Stops scraping, then HTTP, then background work, then the Raft groups.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.stop_scraping().await;
+        self.stop_background().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -80,6 +101,15 @@ impl Running {
             g.shutdown().await?;
         }
         Ok(())
+    }
+
+    /// Stops flushing, compaction and bucket syncing (a flush in progress is abandoned; it is
+    /// repeated after the next start).
+    pub async fn stop_background(&mut self) {
+        let _ = self.background_stop.send(true);
+        for h in self.background.drain(..) {
+            let _ = h.await;
+        }
     }
 
     /// Stops every scrape loop (no staleness markers, as on a Prometheus shutdown).
@@ -100,12 +130,19 @@ impl Running {
 pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    check_cluster_file(&cfg.data_dir, cfg.ingester.shards)?;
+    let incarnation = check_cluster_file(&cfg.data_dir, cfg.ingester.shards)?;
     let db = LogDb::open(&cfg.data_dir.join("raft")).context("opening the Raft log store")?;
     let net = LocalRouter::new().node(NODE_ID);
 
     let mut registry = Registry::default();
     let metrics = IngesterMetrics::new(&mut registry);
+    strata_scrape::scrape_loop::install_tls_provider();
+    let bucket = Bucket::open(&cfg.storage.bucket, Some(&mut registry))
+        .with_context(|| format!("opening the bucket {}", cfg.storage.bucket.url))?;
+    let store = Arc::clone(bucket.store());
+    let catalog = Arc::new(Catalog::new(Arc::clone(&store)));
+    let blocks = catalog.refresh().await.context("listing the blocks in the bucket")?;
+    info!(bucket = %cfg.storage.bucket.url, blocks, "bucket opened");
     let mut states = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     for shard in 0..cfg.ingester.shards {
@@ -126,6 +163,42 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
     }
     info!(shards = cfg.ingester.shards, dir = %cfg.data_dir.display(), "shards ready");
     let ingester = Arc::new(Ingester::new(cfg.ingester.clone(), states, groups, metrics));
+
+    let (background_stop, stop_rx) = watch::channel(false);
+    let mut background = Vec::new();
+    let flush_cfg = FlushConfig {
+        block: cfg.storage.block.clone(),
+        incarnation,
+        ..FlushConfig::new(cfg.storage.block_range_ms)
+    };
+    let flusher = Flusher::new(
+        Arc::clone(&ingester),
+        Arc::clone(&store),
+        Arc::clone(&catalog),
+        flush_cfg,
+        FlushMetrics::new(&mut registry),
+    );
+    background.push(flusher.spawn(stop_rx.clone()));
+    background.push(spawn_sync(Arc::clone(&catalog), cfg.storage.sync_interval, stop_rx.clone()));
+    if cfg.storage.compactor_enabled {
+        let c = Compactor::new(
+            Arc::clone(&store),
+            cfg.storage.compactor.clone(),
+            cfg.storage.block.clone(),
+        );
+        background.push(spawn_compactor(
+            c,
+            Arc::clone(&catalog),
+            cfg.storage.compactor_interval,
+            stop_rx.clone(),
+        ));
+    }
+    let merged = Arc::new(strata_querier::Merged::new(
+        Arc::clone(&ingester) as _,
+        Arc::clone(&ingester) as _,
+        Arc::clone(&catalog) as _,
+        Arc::clone(&catalog) as _,
+    ));
 
     let registry = Arc::new(Mutex::new(registry));
     let render = {
@@ -153,9 +226,8 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
     };
     let state = ApiState {
         push: Arc::clone(&ingester) as _,
-        reader: Arc::clone(&ingester) as _,
-        // For now the ingester's heads are all there is to query.
-        queryable: Arc::clone(&ingester) as _,
+        reader: Arc::clone(&merged) as _,
+        queryable: Arc::clone(&merged) as _,
         engine: strata_promql::Engine::new(cfg.querier.engine.clone()),
         query_timeout: cfg.querier.timeout,
         metrics: Arc::new(render),
@@ -202,7 +274,76 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         let _ = grpc.await;
         served
     });
-    Ok(Running { http_addr, grpc_addr, ingester, scrape, shutdown: Some(tx), server })
+    Ok(Running {
+        http_addr,
+        grpc_addr,
+        ingester,
+        catalog,
+        scrape,
+        background_stop,
+        background,
+        shutdown: Some(tx),
+        server,
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Re-lists the bucket now and then, so blocks written or removed elsewhere (another node, the
+/// compactor) are seen.
+fn spawn_sync(
+    catalog: Arc<Catalog>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = catalog.refresh().await {
+                tracing::warn!(error = %e, "listing the bucket failed");
+            }
+        }
+    })
+}
+
+/// Runs the compactor every `every`.
+pub(crate) fn spawn_compactor(
+    c: Compactor,
+    catalog: Arc<Catalog>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            match c.run_once(now_ms()).await {
+                Ok(r) if r.merged + r.marked + r.deleted > 0 => {
+                    info!(
+                        merged = r.merged,
+                        marked = r.marked,
+                        deleted = r.deleted,
+                        "compaction run"
+                    );
+                    if let Err(e) = catalog.refresh().await {
+                        tracing::warn!(error = %e, "listing the bucket failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "compaction run failed"),
+            }
+        }
+    })
 }
 
 /// The manager's snapshot in the API's terms.
@@ -274,21 +415,68 @@ pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
         parse_addr("--grpc-addr", a)?;
         raw.grpc_addr = a.clone();
     }
+    if let Some(b) = &args.bucket {
+        raw.bucket.url = b.clone();
+    }
+    if let Some(r) = &args.block_range {
+        raw.blocks.range = crate::config::Millis(
+            crate::config::parse_duration(r).map_err(|e| anyhow::anyhow!("--block-range: {e}"))?,
+        );
+    }
     Ok(raw.validate()?)
 }
 
-pub async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+/// `strata compactor`: only the compactor, against the configured bucket.
+pub async fn run_compactor(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_level);
+    let cfg = load_config(&args)?;
+    strata_scrape::scrape_loop::install_tls_provider();
+    let bucket = Bucket::open(&cfg.storage.bucket, None)
+        .with_context(|| format!("opening the bucket {}", cfg.storage.bucket.url))?;
+    let store = Arc::clone(bucket.store());
+    let c = Compactor::new(
+        Arc::clone(&store),
+        cfg.storage.compactor.clone(),
+        cfg.storage.block.clone(),
+    );
+    info!(bucket = %cfg.storage.bucket.url, "compactor started");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // The first run happens right away.
+    match c.run_once(now_ms()).await {
+        Ok(r) => info!(
+            merged = r.merged,
+            marked = r.marked,
+            deleted = r.deleted,
+            failures = r.failures,
+            "compaction run"
+        ),
+        Err(e) => tracing::warn!(error = %e, "compaction run failed"),
+    }
+    let catalog = Arc::new(Catalog::new(store));
+    let task = spawn_compactor(c, catalog, cfg.storage.compactor_interval, stop_rx);
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = task.await;
+    Ok(())
+}
+
+fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log_level)
+            tracing_subscriber::EnvFilter::try_new(level)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+}
+
+pub async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_level);
     let cfg = load_config(&args)?;
     let mut running = start_all(cfg).await?;
     running.wait().await?;
     info!("shutting down");
     running.stop_scraping().await;
+    running.stop_background().await;
     for g in running.ingester.groups() {
         g.shutdown().await?;
     }

@@ -83,10 +83,22 @@ pub struct Guard {
 impl Guard {
     /// Starts `program args...` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Guard {
+        Self::spawn_env(name, program, args, &[], log)
+    }
+
+    /// [`Guard::spawn`] with extra environment variables.
+    pub fn spawn_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Guard {
         let out = File::options().create(true).append(true).open(log).expect("open log");
         let err = out.try_clone().expect("clone log handle");
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -164,6 +176,8 @@ pub struct Strata {
     config: Option<PathBuf>,
     proc: Option<Guard>,
     pub client: reqwest::Client,
+    /// Environment of the next start.
+    pub env: Vec<(String, String)>,
 }
 
 impl Strata {
@@ -191,9 +205,21 @@ impl Strata {
             config,
             proc: None,
             client,
+            env: Vec::new(),
         };
         s.spawn_and_wait().await;
         s
+    }
+
+    /// Starts the process (after [`Strata::kill9`] or an exit) without waiting for it.
+    pub fn start_again(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Whether the process has exited (e.g. at a failpoint), reaping it.
+    pub fn has_exited(&mut self) -> bool {
+        self.proc.as_mut().is_some_and(|p| p.exited().is_some())
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -224,7 +250,7 @@ impl Strata {
         }
         let bin = Path::new(env!("CARGO_BIN_EXE_strata"));
         let log = self.log();
-        self.proc = Some(Guard::spawn("strata", bin, &args, &log));
+        self.proc = Some(Guard::spawn_env("strata", bin, &args, &self.env, &log));
     }
 
     async fn spawn_and_wait(&mut self) {

@@ -127,7 +127,8 @@ fn out_of_order_rejected_without_window() {
 
 #[test]
 fn out_of_order_window() {
-    let mut head = Head::new(HeadConfig { ooo_window_ms: 1000, samples_per_chunk: 2 });
+    let mut head =
+        Head::new(HeadConfig { ooo_window_ms: 1000, samples_per_chunk: 2, chunk_range_ms: 0 });
     app(&mut head, "t", UP, &[9000, 9200, 9400, 10000], &[1.0, 2.0, 3.0, 4.0]);
     let r = app(&mut head, "t", UP, &[9500, 9100, 9300, 8999], &[5.0, 6.0, 7.0, 8.0]);
     assert_eq!((r.appended, rejected(&r, RejectReason::TooOld)), (3, 1));
@@ -273,4 +274,20 @@ fn samples_before_the_min_valid_time_are_out_of_bounds() {
     head.append_labels("t", &Labels::from_pairs([("__name__", "y")]), &[99], &[1.0], &mut r);
     assert_eq!((r.appended, r.series_created), (0, 0));
     assert!(head.select("t", &[], i64::MIN, i64::MAX).len() == 1);
+}
+
+#[test]
+fn chunks_are_cut_at_range_boundaries() {
+    let mut head = Head::new(HeadConfig { chunk_range_ms: 10, ..HeadConfig::default() });
+    let l = Labels::from_pairs([("__name__", "x")]);
+    let ts: Vec<i64> = (0..35).collect();
+    let vs: Vec<f64> = ts.iter().map(|&t| t as f64).collect();
+    let mut r = ApplyReport::default();
+    head.append_labels("t", &l, &ts, &vs, &mut r);
+    assert_eq!(head.stats().chunks, 4);
+    head.truncate_before(20);
+    let refs = head.select("t", &[], i64::MIN, i64::MAX);
+    let s = head.samples("t", refs[0], i64::MIN, i64::MAX);
+    assert_eq!(s.first().map(|s| s.t), Some(20));
+    assert_eq!(s.len(), 15);
 }

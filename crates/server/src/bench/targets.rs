@@ -17,7 +17,8 @@ use axum::routing::get;
 use axum::Router;
 use clap::Args;
 
-use super::{proc_usage, METRICS};
+use super::gpu_fleet::METRICS;
+use super::proc_usage;
 
 #[derive(Debug, Args, Clone)]
 pub struct TargetsArgs {

@@ -1,0 +1,237 @@
+//! The block format's numbers: writes the load generator's GPU-fleet series (the labels and
+//! values of `strata bench remote-write`) over days into 2h blocks in a local bucket, compacts
+//! them into 24h blocks with the compactor, reports bytes per sample of both, then times range
+//! queries over the whole span served from the blocks alone, with the process's peak memory.
+//!
+//! `cargo bench -p strata-benches --bench blocks` (10 000 series, 7 days, 15 s). Settings come
+//! from the environment: `SERIES`, `DAYS`, `INTERVAL_MS`, `STEP_S`, `DIR` (kept), `XOR_ONLY=1`
+//! (XOR chunks only), `QUERY` (one query instead of the default set).
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use strata_block::compact::{Compactor, CompactorConfig};
+use strata_block::{
+    label_names, series_order, BlockBuilder, BlockDesc, BlockId, BlockOptions, Catalog, Compaction,
+};
+use strata_model::{Label, Labels, Sample, TenantId};
+use strata_objstore::{Bucket, BucketConfig};
+use strata_promql::{Engine, QueryOpts};
+
+#[allow(dead_code)]
+#[path = "../../crates/server/src/bench/gpu_fleet.rs"]
+mod gpu_fleet;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+struct BlocksArgs {
+    series: usize,
+    days: i64,
+    interval_ms: i64,
+    dir: Option<PathBuf>,
+    step_s: i64,
+    query: Vec<String>,
+    xor_only: bool,
+}
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; nothing else is read from the command line.
+    let args = BlocksArgs {
+        series: env("SERIES", 10_000),
+        days: env("DAYS", 7),
+        interval_ms: env("INTERVAL_MS", 15_000),
+        dir: std::env::var("DIR").ok().map(PathBuf::from),
+        step_s: env("STEP_S", 600),
+        query: std::env::var("QUERY").ok().into_iter().collect(),
+        xor_only: env("XOR_ONLY", 0) == 1,
+    };
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+}
+
+const H: i64 = 3_600_000;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn run(args: BlocksArgs) -> Result<()> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => {
+            let _ = std::fs::remove_dir_all(d);
+            d.clone()
+        }
+        None => {
+            tmp = tempfile_dir()?;
+            tmp.clone()
+        }
+    };
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("file://{}", std::path::absolute(&dir)?.display());
+    let bucket = Bucket::open(&BucketConfig::from_url(&url), None)?;
+    let store = Arc::clone(bucket.store());
+    let mut opts = BlockOptions::default();
+    if args.xor_only {
+        opts.encoding = strata_block::Encoding::Xor;
+    }
+    let tenant = "bench";
+
+    // Series sorted as blocks store them; `j` is each series' index within its remote-write
+    // request, which the generator's values use.
+    let mut series: Vec<(Labels, usize)> = (0..args.series)
+        .map(|i| {
+            let labels = Labels(
+                gpu_fleet::label_pairs(i)
+                    .into_iter()
+                    .map(|(name, value)| Label { name: name.to_string(), value })
+                    .collect(),
+            );
+            (labels, i % 2000)
+        })
+        .collect();
+    series.sort_by(|a, b| series_order(&a.0, &b.0));
+    let names = label_names(series.iter().map(|(l, _)| l));
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let end = (now / (24 * H)) * (24 * H);
+    let start = end - args.days * 24 * H;
+    let interval = args.interval_ms.max(1);
+    println!(
+        "writing {} series × {} days at {}s into 2h blocks in {}",
+        args.series,
+        args.days,
+        interval / 1000,
+        dir.display()
+    );
+    let started = Instant::now();
+    let (mut bytes2h, mut samples2h, mut blocks) = (0u64, 0u64, 0);
+    let mut t = start;
+    while t < end {
+        let desc = BlockDesc {
+            id: BlockId::derived(t, format!("bench/{t}").as_bytes()),
+            tenant: tenant.into(),
+            min_time: t,
+            max_time: t + 2 * H,
+            compaction: Compaction { level: 1, sources: vec![] },
+            shard: Some(0),
+        };
+        let opts2 = opts.clone();
+        let names2 = names.clone();
+        let rows = series.clone();
+        let built = tokio::task::spawn_blocking(move || -> Result<_> {
+            let mut b = BlockBuilder::new(desc, names2, &opts2)?;
+            for group in rows.chunks(b.row_group_rows()) {
+                let data: Vec<(Labels, Vec<Sample>)> = group
+                    .iter()
+                    .map(|(l, j)| {
+                        let samples = (0..2 * H / interval)
+                            .map(|k| {
+                                let ts = t + k * interval;
+                                let step = ((ts - start) / interval) as usize;
+                                Sample { t: ts, v: gpu_fleet::value(step, *j) }
+                            })
+                            .collect();
+                        (l.clone(), samples)
+                    })
+                    .collect();
+                b.add_row_group(&data)?;
+            }
+            Ok(b.finish()?)
+        })
+        .await??;
+        bytes2h += built.meta.stats.num_bytes;
+        samples2h += built.meta.stats.num_samples;
+        strata_block::upload(&store, &built).await?;
+        blocks += 1;
+        t += 2 * H;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "2h blocks:  {blocks} blocks, {samples2h} samples, {bytes2h} bytes: {:.3} bytes/sample \
+         ({:.1}M samples/s written)",
+        bytes2h as f64 / samples2h.max(1) as f64,
+        samples2h as f64 / secs / 1e6
+    );
+
+    let started = Instant::now();
+    let cfg = CompactorConfig {
+        range_ms: 24 * H,
+        grace_ms: 0,
+        retention_ms: None,
+        tenant_retention_ms: Default::default(),
+        deletion_delay_ms: 0,
+    };
+    let c = Compactor::new(Arc::clone(&store), cfg, opts.clone());
+    let rep = c.run_once(end + 1).await?;
+    // A second run deletes the replaced blocks (deletion delay 0).
+    c.run_once(end + 1).await?;
+    let catalog = Arc::new(Catalog::new(Arc::clone(&store)));
+    catalog.refresh().await?;
+    let metas = catalog.metas(tenant);
+    let bytes: u64 = metas.iter().map(|m| m.stats.num_bytes).sum();
+    let samples: u64 = metas.iter().map(|m| m.stats.num_samples).sum();
+    println!(
+        "24h blocks: {} blocks from {} merges in {:.1}s, {samples} samples, {bytes} bytes: {:.3} bytes/sample; peak RSS so far {:.0} MiB",
+        metas.len(),
+        rep.merged,
+        started.elapsed().as_secs_f64(),
+        bytes as f64 / samples.max(1) as f64,
+        peak_rss_mib()
+    );
+
+    let queries = if args.query.is_empty() {
+        vec![
+            "avg(DCGM_FI_DEV_GPU_TEMP)".to_string(),
+            "sum by (cluster) (rate(node_network_receive_bytes_total[5m]))".to_string(),
+            "max by (gpu) (max_over_time(DCGM_FI_DEV_POWER_USAGE[1h]))".to_string(),
+            "count(count_over_time({job=\"dcgm-exporter\"}[10m]))".to_string(),
+        ]
+    } else {
+        args.query.clone()
+    };
+    let engine = Engine::new(Default::default());
+    let tid = TenantId(tenant.to_string());
+    let step = args.step_s.max(1) * 1000;
+    for q in &queries {
+        let expr = Engine::parse(q).map_err(|e| format!("parsing {q}: {e}"))?;
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            engine
+                .range_expr(&*catalog, &tid, &expr, start, end - 1, step, &QueryOpts::default())
+                .await
+                .map_err(|e| format!("{q}: {e}"))?;
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        println!(
+            "query {q:<70} over {} days, step {}s: best of 3 {:.3}s; peak RSS {:.0} MiB",
+            args.days,
+            step / 1000,
+            best,
+            peak_rss_mib()
+        );
+    }
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("strata-bench-blocks-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}

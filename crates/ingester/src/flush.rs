@@ -1,0 +1,325 @@
+//! Flushing closed ranges of the heads into blocks in the object store.
+//!
+//! For each shard it leads, the flusher waits until the head's oldest unflushed range of
+//! `block_range` is closed (the head holds samples half a range past its end), then:
+//!
+//! 1. proposes `Seal{before: end}` through the shard's log: from its apply on, every replica
+//!    refuses samples before `end`, so the range cannot change any more;
+//! 2. cuts each tenant's samples in `[flushed, end)` from the head, a row group at a time, into a
+//!    block whose id is derived from (tenant, shard, range), and uploads it, retrying with
+//!    backoff until the store confirms;
+//! 3. tells the block catalog (queries see the block from now on) and proposes
+//!    `Flushed{before: end}`: on apply every replica drops that range from its head;
+//! 4. asks for a Raft snapshot, so the log up to there can be purged.
+//!
+//! A crash before step 1 changes nothing. A crash between 1 and 3 leaves the range sealed but
+//! in the head (rebuilt from the log); the next leader repeats 2 and 3, overwriting the same
+//! block ids. A crash after 3 finds the range flushed. Readers merge head and blocks by
+//! timestamp, so the overlap while both hold a range never shows twice.
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use strata_block::{
+    label_names, series_order, BlockBuilder, BlockDesc, BlockId, BlockMeta, BlockOptions, Catalog,
+    Compaction,
+};
+use strata_model::{Labels, SeriesRef};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::shard::{Control, ShardState};
+use crate::Ingester;
+
+/// How and how often heads are flushed.
+#[derive(Debug, Clone)]
+pub struct FlushConfig {
+    /// Length of a level-1 block, ms.
+    pub block_range_ms: i64,
+    pub block: BlockOptions,
+    /// How often shards are checked.
+    pub check_interval: Duration,
+    /// Identifies this data directory's life: part of every block id it flushes, so a node
+    /// that lost its data directory never overwrites blocks of its previous life, while a
+    /// flush repeated after a crash overwrites its own.
+    pub incarnation: u64,
+}
+
+impl FlushConfig {
+    pub fn new(block_range_ms: i64) -> Self {
+        let check = Duration::from_millis((block_range_ms / 4).clamp(1000, 60_000) as u64);
+        FlushConfig {
+            block_range_ms,
+            block: BlockOptions::default(),
+            check_interval: check,
+            incarnation: 0,
+        }
+    }
+}
+
+/// Flush counters for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct FlushMetrics {
+    blocks: Counter,
+    failures: Counter,
+    seconds: Histogram,
+}
+
+impl FlushMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = FlushMetrics {
+            blocks: Counter::default(),
+            failures: Counter::default(),
+            seconds: Histogram::new([0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0]),
+        };
+        registry.register("strata_flush_blocks", "Blocks flushed from heads", m.blocks.clone());
+        registry.register(
+            "strata_flush_failures",
+            "Flush attempts that failed (retried)",
+            m.failures.clone(),
+        );
+        registry.register(
+            "strata_flush_duration_seconds",
+            "Time to cut, upload and commit one shard's range",
+            m.seconds.clone(),
+        );
+        m
+    }
+}
+
+/// Flushes a node's shards.
+pub struct Flusher {
+    ingester: Arc<Ingester>,
+    store: Arc<dyn ObjectStore>,
+    catalog: Arc<Catalog>,
+    cfg: FlushConfig,
+    metrics: FlushMetrics,
+}
+
+impl Flusher {
+    pub fn new(
+        ingester: Arc<Ingester>,
+        store: Arc<dyn ObjectStore>,
+        catalog: Arc<Catalog>,
+        cfg: FlushConfig,
+        metrics: FlushMetrics,
+    ) -> Self {
+        Flusher { ingester, store, catalog, cfg, metrics }
+    }
+
+    /// Runs until `stop` turns true.
+    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.check_interval) => {}
+                    _ = stop.changed() => return,
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                if let Err(e) = self.flush_once(&stop).await {
+                    self.metrics.failures.inc();
+                    warn!(error = %e, "flush failed; retrying later");
+                }
+            }
+        })
+    }
+
+    /// Flushes every closed range of the shards this node leads; returns the blocks written.
+    pub async fn flush_once(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<usize> {
+        let mut written = 0;
+        for shard in 0..self.ingester.states().len() {
+            // A head that fell behind (a backfill, a long outage) has several closed ranges.
+            while let Some(n) = self.flush_range(shard, stop).await? {
+                written += n;
+                if *stop.borrow() {
+                    return Ok(written);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Flushes the oldest closed range of one shard, if it leads it and there is one; returns
+    /// the blocks written.
+    async fn flush_range(
+        &self,
+        shard: usize,
+        stop: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<usize>> {
+        let (Some(st), Some(group)) =
+            (self.ingester.states().get(shard), self.ingester.groups().get(shard))
+        else {
+            return Ok(None);
+        };
+        if !group.metrics().is_leader {
+            return Ok(None);
+        }
+        let range = self.cfg.block_range_ms.max(1);
+        let (sealed, flushed) = (st.sealed_before(), st.flushed_before());
+        let end = if sealed > flushed {
+            sealed
+        } else {
+            let Some((min, max)) = head_bounds(st, flushed) else { return Ok(None) };
+            let end = min.div_euclid(range) * range + range;
+            if max < end.saturating_add(range / 2) {
+                return Ok(None);
+            }
+            group.propose(Control::Seal { before: end }.encode()).await?;
+            failpoint("flush-after-seal");
+            end
+        };
+        let started = std::time::Instant::now();
+        let metas = self.cut(shard as u32, st, flushed, end, stop).await?;
+        failpoint("flush-after-upload");
+        let ids: Vec<String> = metas.iter().map(|m| m.ulid.to_string()).collect();
+        for m in metas {
+            self.catalog.add(m).await?;
+        }
+        group.propose(Control::Flushed { before: end, blocks: ids.clone() }.encode()).await?;
+        failpoint("flush-after-commit");
+        if let Err(e) = group.trigger_snapshot().await {
+            warn!(shard, error = %e, "snapshot after flush failed");
+        }
+        self.metrics.seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics.blocks.inc_by(ids.len() as u64);
+        info!(shard, before = end, blocks = ?ids, "flushed");
+        Ok(Some(ids.len()))
+    }
+
+    /// Builds and uploads one block per tenant with samples in `[from, end)`.
+    async fn cut(
+        &self,
+        shard: u32,
+        st: &Arc<ShardState>,
+        from: i64,
+        end: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Vec<BlockMeta>> {
+        let tenants: Vec<String> = st.head().tenants().map(str::to_string).collect();
+        let mut metas = Vec::new();
+        for tenant in tenants {
+            let (st2, opts, range) =
+                (Arc::clone(st), self.cfg.block.clone(), self.cfg.block_range_ms.max(1));
+            let t2 = tenant.clone();
+            let key = Cut { shard, from, end, range, incarnation: self.cfg.incarnation };
+            let built =
+                tokio::task::spawn_blocking(move || cut_tenant(&st2, &t2, key, &opts)).await??;
+            let Some(built) = built else { continue };
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                match strata_block::upload(&self.store, &built).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        self.metrics.failures.inc();
+                        warn!(%tenant, shard, error = %e, retry_in = ?backoff, "block upload failed");
+                        if *stop.borrow() {
+                            anyhow::bail!("stopping with an unfinished flush: {e}");
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+            metas.push(built.meta);
+        }
+        Ok(metas)
+    }
+}
+
+/// For crash tests: with `STRATA_FAILPOINT=<name>` in the environment, the process aborts at
+/// that point of a flush, as abruptly as `kill -9`.
+fn failpoint(name: &str) {
+    if std::env::var("STRATA_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "aborting at failpoint");
+        std::process::abort();
+    }
+}
+
+/// The oldest sample time at or after `flushed` and the newest, over all tenants.
+fn head_bounds(st: &ShardState, flushed: i64) -> Option<(i64, i64)> {
+    let head = st.head();
+    let mut out: Option<(i64, i64)> = None;
+    for t in head.tenants() {
+        let Some((min, max)) = head.min_max_time(t) else { continue };
+        if max < flushed {
+            continue;
+        }
+        let min = min.max(flushed);
+        out = Some(match out {
+            Some((a, b)) => (a.min(min), b.max(max)),
+            None => (min, max),
+        });
+    }
+    out
+}
+
+/// What one cut covers.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    shard: u32,
+    from: i64,
+    end: i64,
+    range: i64,
+    incarnation: u64,
+}
+
+/// Encodes one tenant's samples in `[from, end)` into a block, reading the head one row group
+/// at a time so appends wait at most for one row group's copy.
+fn cut_tenant(
+    st: &ShardState,
+    tenant: &str,
+    cut: Cut,
+    opts: &BlockOptions,
+) -> anyhow::Result<Option<strata_block::BuiltBlock>> {
+    let Cut { shard, from, end, range, incarnation } = cut;
+    let (lo, hi) = (from, end - 1);
+    let mut rows: Vec<(Labels, SeriesRef)> = {
+        let head = st.head();
+        head.select(tenant, &[], lo, hi)
+            .into_iter()
+            .filter_map(|r| Some((head.series_labels(tenant, r)?, r)))
+            .collect()
+    };
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.sort_by(|a, b| series_order(&a.0, &b.0));
+    // The tenant's oldest sample bounds the rows' (a chunk older than `from` is cut off).
+    let oldest = st.head().min_max_time(tenant).map_or(lo, |(min, _)| min.max(lo));
+    let min_time = oldest.div_euclid(range) * range;
+    let key = format!("flush/{incarnation}/{tenant}/{shard}/{min_time}/{end}");
+    let desc = BlockDesc {
+        id: BlockId::derived(min_time, key.as_bytes()),
+        tenant: tenant.to_string(),
+        min_time,
+        max_time: end,
+        compaction: Compaction { level: 1, sources: Vec::new() },
+        shard: Some(shard),
+    };
+    let names = label_names(rows.iter().map(|(l, _)| l));
+    let mut b = BlockBuilder::new(desc, names, opts)?;
+    for group in rows.chunks(b.row_group_rows()) {
+        let data: Vec<(Labels, Vec<strata_model::Sample>)> = {
+            let head = st.head();
+            let mut data = Vec::with_capacity(group.len());
+            for (labels, r) in group {
+                // Series ids only change when a flush is applied, which waits for this one.
+                if head.series_labels(tenant, *r).as_ref() != Some(labels) {
+                    anyhow::bail!("the head changed under the flush of {tenant}");
+                }
+                data.push((labels.clone(), head.samples(tenant, *r, lo, hi)));
+            }
+            data
+        };
+        b.add_row_group(&data)?;
+    }
+    if b.num_series() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(b.finish()?))
+}

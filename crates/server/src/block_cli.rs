@@ -1,0 +1,155 @@
+//! `strata block inspect|verify TARGET`.
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use object_store::ObjectStore;
+use strata_block::{read_meta, verify, BlockReader};
+use strata_objstore::{Bucket, BucketConfig};
+
+use crate::cli::{BlockCommand, BlockTarget};
+
+/// Opens the bucket holding the block and returns it with the tenant and block id.
+fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, String)> {
+    let (root, tenant, id) = if t.target.contains("://") {
+        let trimmed = t.target.trim_end_matches('/');
+        let mut parts = trimmed.rsplitn(3, '/');
+        let id = parts.next().unwrap_or_default();
+        let tenant = parts.next().unwrap_or_default();
+        let root = parts.next().unwrap_or_default();
+        if root.is_empty() || root.ends_with(':') || root.ends_with(":/") {
+            bail!("{}: expected BUCKET-URL/TENANT/BLOCK-ID", t.target);
+        }
+        (root.to_string(), tenant.to_string(), id.to_string())
+    } else {
+        let dir = std::fs::canonicalize(&t.target)
+            .with_context(|| format!("{}: no such block folder", t.target))?;
+        let name = |p: Option<&std::path::Path>| {
+            p.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned())
+        };
+        let (Some(id), Some(tenant), Some(root)) =
+            (name(Some(&dir)), name(dir.parent()), dir.parent().and_then(|p| p.parent()))
+        else {
+            bail!("{}: expected a folder BUCKET/TENANT/BLOCK-ID", t.target);
+        };
+        (format!("file://{}", root.display()), tenant, id)
+    };
+    let mut cfg = BucketConfig::from_url(&root);
+    if let Some(e) = &t.s3_endpoint {
+        cfg.s3.endpoint = Some(e.clone());
+        cfg.s3.allow_http = e.starts_with("http://");
+    }
+    strata_scrape::scrape_loop::install_tls_provider();
+    let bucket = Bucket::open(&cfg, None)?;
+    Ok((Arc::clone(bucket.store()), tenant, id))
+}
+
+async fn open(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, strata_block::BlockMeta)> {
+    let (store, tenant, id) = locate(t)?;
+    let meta = read_meta(&store, &tenant, &id).await?.with_context(|| {
+        format!("{}: no meta.json (not a block, or an unfinished upload)", t.target)
+    })?;
+    Ok((store, meta))
+}
+
+pub async fn run(cmd: BlockCommand) -> anyhow::Result<()> {
+    match cmd {
+        BlockCommand::Inspect(t) => {
+            let (store, meta) = open(&t).await?;
+            let r = BlockReader::open(store, meta).await?;
+            print!("{}", describe(&r));
+            Ok(())
+        }
+        BlockCommand::Verify(t) => {
+            let (store, meta) = open(&t).await?;
+            let rep = verify(store, meta).await?;
+            if rep.problems.is_empty() {
+                println!("{}: ok ({} series, {} samples)", t.target, rep.series, rep.samples);
+                Ok(())
+            } else {
+                for p in &rep.problems {
+                    println!("{}: {p}", t.target);
+                }
+                bail!("{}: {} problems", t.target, rep.problems.len())
+            }
+        }
+    }
+}
+
+fn describe(r: &BlockReader) -> String {
+    let m = r.meta();
+    let (lb, cb) = r.file_sizes();
+    let per =
+        |b: u64| if m.stats.num_samples == 0 { 0.0 } else { b as f64 / m.stats.num_samples as f64 };
+    let mut out = String::new();
+    let _ = writeln!(out, "block        {}", m.ulid);
+    let _ = writeln!(out, "tenant       {}", m.tenant);
+    let _ = writeln!(
+        out,
+        "range        {} .. {} ({})",
+        format_ms(m.min_time),
+        format_ms(m.max_time),
+        strata_scrape::config::format_duration(std::time::Duration::from_millis(
+            (m.max_time - m.min_time).max(0) as u64
+        ))
+    );
+    let shard = m.shard.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        out,
+        "level        {} (sources {}), shard {shard}",
+        m.compaction.level,
+        m.compaction.sources.len().max(1)
+    );
+    let _ = writeln!(out, "series       {}", m.stats.num_series);
+    let _ = writeln!(out, "samples      {}", m.stats.num_samples);
+    let _ = writeln!(out, "chunks       {}", m.stats.num_chunks);
+    let _ = writeln!(out, "bytes        {} (labels.parquet {lb}, chunks.parquet {cb})", lb + cb);
+    let _ = writeln!(out, "bytes/sample {:.3} (chunks only {:.3})", per(lb + cb), per(cb));
+    let _ = writeln!(
+        out,
+        "layout       {} data columns of {}, row groups of {} rows",
+        m.parquet.data_columns,
+        strata_scrape::config::format_duration(std::time::Duration::from_millis(
+            m.parquet.data_column_duration_ms.max(0) as u64
+        )),
+        m.parquet.row_group_rows
+    );
+    let _ = writeln!(out, "columns:");
+    for (file, col, bytes, rgs) in r.column_sizes() {
+        let _ = writeln!(out, "  {file:<15} {col:<40} {bytes:>12} bytes  {rgs} row groups");
+    }
+    out
+}
+
+/// Milliseconds since the epoch as an RFC 3339 UTC time.
+fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Days to a civil date (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_format_as_rfc3339() {
+        assert_eq!(super::format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::format_ms(1_764_561_600_123), "2025-12-01T04:00:00.123Z");
+    }
+}
