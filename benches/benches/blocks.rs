@@ -197,7 +197,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
             "avg(DCGM_FI_DEV_GPU_TEMP)".to_string(),
             "sum by (cluster) (rate(node_network_receive_bytes_total[5m]))".to_string(),
             "max by (gpu) (max_over_time(DCGM_FI_DEV_POWER_USAGE[1h]))".to_string(),
-            "count(count_over_time({job=\"dcgm-exporter\"}[10m]))".to_string(),
+            "sum(rate(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE[5m]))".to_string(),
         ]
     } else {
         args.query.clone()
