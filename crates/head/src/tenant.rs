@@ -53,6 +53,8 @@ impl TenantHead {
         self.series.iter()
     }
 
+    /// `min_valid_t` is the head's, not part of `cfg`: it moves with flushes.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn append<L: AsRef<[u8]>>(
         &mut self,
         cfg: &HeadConfig,

@@ -429,7 +429,7 @@ fn validate_storage(
     if b.row_group_rows == 0 {
         return Err(invalid("blocks.row_group_rows", "must be greater than 0".into()));
     }
-    if c.range.0 < b.range.0 || c.range.0 % b.range.0 != 0 {
+    if c.range.0 < b.range.0 || !c.range.0.is_multiple_of(b.range.0) {
         return Err(invalid(
             "compactor.range",
             format!("{}ms must be a multiple of blocks.range ({}ms)", c.range.0, b.range.0),
