@@ -304,6 +304,7 @@ fn cut_tenant(
     let names = label_names(rows.iter().map(|(l, _)| l));
     let mut b = BlockBuilder::new(desc, names, opts)?;
     for group in rows.chunks(b.row_group_rows()) {
+        let started = std::time::Instant::now();
         let data: Vec<(Labels, Vec<strata_model::Sample>)> = {
             let head = st.head();
             let mut data = Vec::with_capacity(group.len());
@@ -317,6 +318,9 @@ fn cut_tenant(
             data
         };
         b.add_row_group(&data)?;
+        // Ingestion comes first: a flush takes at most half of one core, resting as long
+        // as it worked. It has a whole block range to finish.
+        std::thread::sleep(started.elapsed().min(Duration::from_secs(1)));
     }
     if b.num_series() == 0 {
         return Ok(None);
