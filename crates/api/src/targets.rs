@@ -137,7 +137,8 @@ pub(crate) async fn targets_metadata(State(st): State<ApiState>, p: Params) -> R
 }
 
 fn active_json(t: &ActiveTarget) -> Value {
-    let last = t.last_scrape_ms.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339);
+    let last =
+        t.last_scrape_ms.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), strata_model::rfc3339);
     let mut m = Map::new();
     m.insert("discoveredLabels".into(), labels_json(&t.discovered_labels));
     m.insert("labels".into(), labels_json(&t.labels));
@@ -151,38 +152,4 @@ fn active_json(t: &ActiveTarget) -> Value {
     m.insert("scrapeInterval".into(), json!(t.scrape_interval));
     m.insert("scrapeTimeout".into(), json!(t.scrape_timeout));
     Value::Object(m)
-}
-
-/// `2026-01-02T03:04:05.678Z` for milliseconds since the epoch.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, tod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        tod / 3600,
-        tod / 60 % 60,
-        tod % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 }

@@ -16,7 +16,7 @@ mod labels;
 mod matcher;
 mod service;
 
-pub use duration::{parse_duration_ms, DURATION_UNITS};
+pub use duration::{parse_duration_ms, rfc3339, DURATION_UNITS};
 pub use error::{Error, Result};
 pub use ids::{NodeId, SeriesRef, ShardId, TenantId, DEFAULT_TENANT};
 pub use labels::{label_hash, Label, Labels, METRIC_NAME};

@@ -87,8 +87,8 @@ fn describe(r: &BlockReader) -> String {
     let _ = writeln!(
         out,
         "range        {} .. {} ({})",
-        format_ms(m.min_time),
-        format_ms(m.max_time),
+        strata_model::rfc3339(m.min_time),
+        strata_model::rfc3339(m.max_time),
         strata_scrape::config::format_duration(std::time::Duration::from_millis(
             (m.max_time - m.min_time).max(0) as u64
         ))
@@ -119,37 +119,4 @@ fn describe(r: &BlockReader) -> String {
         let _ = writeln!(out, "  {file:<15} {col:<40} {bytes:>12} bytes  {rgs} row groups");
     }
     out
-}
-
-/// Milliseconds since the epoch as an RFC 3339 UTC time.
-fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Days to a civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_format_as_rfc3339() {
-        assert_eq!(super::format_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::format_ms(1_764_561_600_123), "2025-12-01T04:00:00.123Z");
-    }
 }
