@@ -319,7 +319,9 @@ fn cut_tenant(
         };
         b.add_row_group(&data)?;
         // Ingestion comes first: a flush takes at most half of one core, resting as long
-        // as it worked. It has a whole block range to finish.
+        // as it worked. It has a whole block range to finish. This runs on a blocking thread
+        // (`spawn_blocking`), never on a tokio worker.
+        #[allow(clippy::disallowed_methods)]
         std::thread::sleep(started.elapsed().min(Duration::from_secs(1)));
     }
     if b.num_series() == 0 {
