@@ -6,9 +6,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use object_store::ObjectStore;
-use strata_model::{Labels, Matcher, MetricMetadata, Queryable, RawSeries, SeriesReader, TenantId};
+use strata_model::{
+    merge_series, Labels, Matcher, MetricMetadata, Queryable, RawSeries, SeriesReader, TenantId,
+};
 
-use crate::compact::merge_series;
 use crate::{paths, read_meta, BlockId, BlockMeta, BlockReader, Result};
 
 type TenantBlocks = BTreeMap<BlockId, Arc<BlockReader>>;
@@ -27,8 +28,6 @@ pub struct Listing {
     pub complete: BTreeSet<BlockId>,
     /// Blocks with a deletion mark.
     pub marked: BTreeSet<BlockId>,
-    /// Folders without a `meta.json` (an upload in progress or interrupted).
-    pub partial: BTreeSet<BlockId>,
 }
 
 /// Lists the tenants that have a folder in the bucket.
@@ -41,12 +40,10 @@ pub async fn list_tenants(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>> {
 pub async fn list_blocks(store: &Arc<dyn ObjectStore>, tenant: &str) -> Result<Listing> {
     let objects: Vec<_> = store.list(Some(&paths::tenant(tenant))).try_collect().await?;
     let mut l = Listing::default();
-    let mut seen = BTreeSet::new();
     for o in objects {
         let parts: Vec<_> = o.location.parts().collect();
         let [.., dir, file] = parts.as_slice() else { continue };
         let Some(id) = BlockId::parse(dir.as_ref()) else { continue };
-        seen.insert(id);
         match file.as_ref() {
             paths::META => {
                 l.complete.insert(id);
@@ -57,7 +54,6 @@ pub async fn list_blocks(store: &Arc<dyn ObjectStore>, tenant: &str) -> Result<L
             _ => {}
         }
     }
-    l.partial = seen.difference(&l.complete).copied().collect();
     Ok(l)
 }
 
@@ -184,13 +180,7 @@ impl Queryable for Catalog {
             futures::future::try_join_all(blocks.iter().map(|b| b.select(matchers, mint, maxt)))
                 .await
                 .map_err(to_model)?;
-        if parts.len() == 1 {
-            return Ok(parts.into_iter().next().unwrap_or_default());
-        }
-        Ok(merge_series(parts)
-            .into_iter()
-            .map(|(labels, samples)| RawSeries { labels, samples })
-            .collect())
+        Ok(merge_series(parts))
     }
 }
 

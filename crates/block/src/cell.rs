@@ -11,7 +11,7 @@
 //!   always take XOR).
 //!
 //! [`Encoding::Auto`] writes the smaller of the two per cell.
-use strata_head::chunk::{XorChunk, XorIter, MAX_SAMPLES};
+use strata_head::chunk::{put_uvarint, put_varint, XorChunk, XorIter, MAX_SAMPLES};
 use strata_model::Sample;
 
 use crate::{Error, Result};
@@ -192,18 +192,6 @@ impl Reader<'_> {
         let u = self.uvarint()?;
         Some((u >> 1) as i64 ^ -((u & 1) as i64))
     }
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
-
-fn put_varint(out: &mut Vec<u8>, x: i64) {
-    put_uvarint(out, ((x << 1) ^ (x >> 63)) as u64);
 }
 
 fn read_uvarint(b: &[u8]) -> Option<(u64, usize)> {

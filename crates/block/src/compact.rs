@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use strata_model::{Labels, RawSeries, Sample};
+use strata_model::{merge_series, Labels, Sample};
 
 use crate::meta::{BlockMeta, Compaction, DeletionMark};
 use crate::{build, paths, upload, BlockDesc, BlockId, BlockOptions, BlockReader, Result};
@@ -67,31 +67,6 @@ pub fn plan(cfg: &PlannerConfig, blocks: &[BlockMeta], now_ms: i64) -> Vec<Actio
     actions
 }
 
-/// Merges series from several blocks: label sets united, samples by timestamp with the first
-/// copy kept. The result is sorted by labels.
-pub fn merge_series(parts: Vec<Vec<RawSeries>>) -> Vec<(Labels, Vec<Sample>)> {
-    let mut by_labels: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
-    for part in parts {
-        for s in part {
-            by_labels.entry(s.labels).or_default().push(s.samples);
-        }
-    }
-    by_labels
-        .into_iter()
-        .map(|(labels, lists)| {
-            let samples = if lists.len() == 1 {
-                lists.into_iter().next().unwrap_or_default()
-            } else {
-                let mut all: Vec<Sample> = lists.into_iter().flatten().collect();
-                all.sort_by_key(|s| s.t);
-                all.dedup_by_key(|s| s.t);
-                all
-            };
-            (labels, samples)
-        })
-        .collect()
-}
-
 /// Carries out a merge of `sources` (one tenant's blocks) into one block over
 /// `[min_time, max_time)`: reads them, writes and uploads the merged block, then marks the
 /// sources for deletion. Returns the new block's meta.
@@ -122,7 +97,8 @@ pub async fn merge(
         let r = BlockReader::open(Arc::clone(store), meta.clone()).await?;
         parts.push(r.read_all().await?);
     }
-    let series = merge_series(parts);
+    let series: Vec<(Labels, Vec<Sample>)> =
+        merge_series(parts).into_iter().map(|s| (s.labels, s.samples)).collect();
     let desc = BlockDesc {
         id: BlockId::derived(min_time, key.as_bytes()),
         tenant: tenant.clone(),
@@ -379,15 +355,5 @@ mod tests {
     fn blocks_crossing_a_window_are_left_alone() {
         let blocks = vec![meta(22 * H, 26 * H, "x"), meta(20 * H, 22 * H, "y")];
         assert!(plan(&cfg(None), &blocks, 100 * H).is_empty());
-    }
-
-    #[test]
-    fn merge_series_dedups_timestamps() {
-        let l = Labels::from_pairs([("__name__", "up")]);
-        let s = |t: i64, v: f64| Sample { t, v };
-        let a = vec![RawSeries { labels: l.clone(), samples: vec![s(1, 1.0), s(3, 3.0)] }];
-        let b = vec![RawSeries { labels: l.clone(), samples: vec![s(2, 2.0), s(3, 3.0)] }];
-        let m = merge_series(vec![a, b]);
-        assert_eq!(m, vec![(l, vec![s(1, 1.0), s(2, 2.0), s(3, 3.0)])]);
     }
 }

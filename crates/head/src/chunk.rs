@@ -224,7 +224,8 @@ fn bit_range(x: i64, nbits: u32) -> bool {
     -(half - 1) <= x && x <= half
 }
 
-fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
+/// Appends `x` as an unsigned LEB128 varint (Go's `binary.PutUvarint`).
+pub fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
     while x >= 0x80 {
         out.push((x as u8) | 0x80);
         x >>= 7;
@@ -232,7 +233,8 @@ fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
     out.push(x as u8);
 }
 
-fn put_varint(out: &mut Vec<u8>, x: i64) {
+/// Appends `x` zig-zag encoded as a varint (Go's `binary.PutVarint`).
+pub fn put_varint(out: &mut Vec<u8>, x: i64) {
     put_uvarint(out, ((x << 1) ^ (x >> 63)) as u64);
 }
 

@@ -14,6 +14,7 @@ mod error;
 mod ids;
 mod labels;
 mod matcher;
+mod merge;
 mod service;
 
 pub use duration::{parse_duration_ms, rfc3339, DURATION_UNITS};
@@ -21,6 +22,7 @@ pub use error::{Error, Result};
 pub use ids::{NodeId, SeriesRef, ShardId, TenantId, DEFAULT_TENANT};
 pub use labels::{label_hash, Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
+pub use merge::{merge_samples, merge_series};
 pub use service::{
     ApplyReport, MetricMetadata, PushOutcome, PushRequest, PushSink, Queryable, RawSeries,
     RejectReason, SeriesReader, WireVersion,

@@ -5,11 +5,12 @@
 //!
 //! ```
 //! # async fn demo() -> Result<(), strata_objstore::Error> {
+//! use strata_objstore::object_store::{ObjectStoreExt, PutPayload};
 //! use strata_objstore::{Bucket, BucketConfig};
 //! let bucket = Bucket::open(&BucketConfig::from_url("memory://"), None)?;
 //! let path = strata_objstore::paths::block_file("tenant-a", "01J0000000000000000000000A", "meta.json");
-//! bucket.put(&path, bytes::Bytes::from_static(b"{}")).await?;
-//! assert_eq!(bucket.get(&path).await?.as_ref(), b"{}");
+//! bucket.store().put(&path, PutPayload::from_static(b"{}")).await?;
+//! assert_eq!(bucket.store().get(&path).await?.bytes().await?.as_ref(), b"{}");
 //! # Ok(()) }
 //! ```
 
@@ -19,16 +20,13 @@ pub mod paths;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
-use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
 
 pub use crate::metrics::StoreMetrics;
 pub use object_store;
@@ -88,7 +86,7 @@ impl BucketConfig {
     }
 }
 
-/// An open bucket: an `Arc<dyn ObjectStore>` and a few helpers.
+/// An open bucket: the `Arc<dyn ObjectStore>` everything reads and writes through.
 #[derive(Debug, Clone)]
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
@@ -110,80 +108,12 @@ impl Bucket {
         Ok(Bucket { store, url: cfg.url.clone() })
     }
 
-    /// Wraps an existing store (tests).
-    pub fn from_store(store: Arc<dyn ObjectStore>, url: &str) -> Bucket {
-        Bucket { store, url: url.to_string() }
-    }
-
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    pub async fn put(&self, path: &Path, data: Bytes) -> Result<(), Error> {
-        self.store.put(path, PutPayload::from(data)).await?;
-        Ok(())
-    }
-
-    pub async fn get(&self, path: &Path) -> Result<Bytes, Error> {
-        match self.store.get(path).await {
-            Ok(r) => Ok(r.bytes().await?),
-            Err(object_store::Error::NotFound { .. }) => {
-                Err(Error::NotFound { path: path.to_string() })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// `Ok(false)` when the object does not exist.
-    pub async fn exists(&self, path: &Path) -> Result<bool, Error> {
-        match self.store.head(path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Deletes an object; a missing one is not an error.
-    pub async fn delete(&self, path: &Path) -> Result<(), Error> {
-        match self.store.delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Deletes every object under `prefix`.
-    pub async fn delete_prefix(&self, prefix: &Path) -> Result<(), Error> {
-        let objects: Vec<Path> =
-            self.store.list(Some(prefix)).map_ok(|m| m.location).try_collect().await?;
-        for p in objects {
-            self.delete(&p).await?;
-        }
-        Ok(())
-    }
-
-    /// The names of the "folders" directly under `prefix` (the root when `None`).
-    pub async fn list_dirs(&self, prefix: Option<&Path>) -> Result<Vec<String>, Error> {
-        let res = self.store.list_with_delimiter(prefix).await?;
-        let mut out: Vec<String> = res
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(|s| s.to_string()))
-            .collect();
-        out.sort();
-        Ok(out)
-    }
-
-    /// The file names directly under `prefix`.
-    pub async fn list_files(&self, prefix: &Path) -> Result<Vec<String>, Error> {
-        let res = self.store.list_with_delimiter(Some(prefix)).await?;
-        let mut out: Vec<String> =
-            res.objects.iter().filter_map(|m| m.location.filename().map(str::to_string)).collect();
-        out.sort();
-        Ok(out)
     }
 }
 
@@ -271,6 +201,8 @@ fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use object_store::{ObjectStoreExt, PutPayload};
+
     use super::*;
 
     #[tokio::test]
@@ -279,16 +211,20 @@ mod tests {
         let url = format!("file://{}/bucket", dir.path().display());
         let mut reg = prometheus_client::registry::Registry::default();
         let b = Bucket::open(&BucketConfig::from_url(&url), Some(&mut reg)).unwrap();
-        let p = paths::block_file("t1", "B1", "meta.json");
-        b.put(&p, Bytes::from_static(b"hello")).await.unwrap();
-        assert_eq!(b.get(&p).await.unwrap().as_ref(), b"hello");
+        let (st, p) = (b.store(), paths::block_file("t1", "B1", "meta.json"));
+        st.put(&p, PutPayload::from_static(b"hello")).await.unwrap();
+        assert_eq!(st.get(&p).await.unwrap().bytes().await.unwrap().as_ref(), b"hello");
         assert!(dir.path().join("bucket/t1/B1/meta.json").exists());
-        assert_eq!(b.list_dirs(None).await.unwrap(), vec!["t1"]);
-        assert_eq!(b.list_dirs(Some(&paths::tenant("t1"))).await.unwrap(), vec!["B1"]);
-        assert!(b.exists(&p).await.unwrap());
-        b.delete_prefix(&paths::block("t1", "B1")).await.unwrap();
-        assert!(!b.exists(&p).await.unwrap());
-        assert!(b.get(&p).await.unwrap_err().is_not_found());
+        let dirs = |r: object_store::ListResult| -> Vec<String> {
+            r.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect()
+        };
+        assert_eq!(dirs(st.list_with_delimiter(None).await.unwrap()), vec!["t1"]);
+        let tenant = st.list_with_delimiter(Some(&paths::tenant("t1"))).await.unwrap();
+        assert_eq!(dirs(tenant), vec!["B1"]);
+        assert!(st.head(&p).await.is_ok());
+        st.delete(&p).await.unwrap();
+        assert!(!dir.path().join("bucket/t1/B1/meta.json").exists());
+        assert!(matches!(st.get(&p).await, Err(object_store::Error::NotFound { .. })));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
         assert!(text.contains("strata_objstore_operations_total{operation=\"put\"} 1"), "{text}");

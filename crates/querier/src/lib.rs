@@ -4,12 +4,13 @@
 //! A series can be in both for the span around a flush (a head keeps a chunk that straddles the
 //! flushed boundary, and a block is announced before its range leaves the head), so samples are
 //! merged by timestamp and a timestamp present in both is returned once.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use strata_model::{
-    Labels, Matcher, MetricMetadata, Queryable, RawSeries, Result, Sample, SeriesReader, TenantId,
+    merge_series, Labels, Matcher, MetricMetadata, Queryable, RawSeries, Result, SeriesReader,
+    TenantId,
 };
 
 /// Reads head and blocks together.
@@ -29,59 +30,6 @@ impl Merged {
     ) -> Self {
         Merged { head, head_reader, blocks, blocks_reader }
     }
-}
-
-/// Merges two ascending sample lists; a timestamp in both is taken from `a`.
-pub fn merge_samples(a: Vec<Sample>, b: Vec<Sample>) -> Vec<Sample> {
-    if b.is_empty() {
-        return a;
-    }
-    if a.is_empty() {
-        return b;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].t.cmp(&b[j].t) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
-/// Merges two series lists by label set.
-pub fn merge_series(a: Vec<RawSeries>, b: Vec<RawSeries>) -> Vec<RawSeries> {
-    if b.is_empty() {
-        return a;
-    }
-    if a.is_empty() {
-        return b;
-    }
-    let mut by: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-    for s in a {
-        by.insert(s.labels, s.samples);
-    }
-    for s in b {
-        match by.remove(&s.labels) {
-            Some(first) => by.insert(s.labels, merge_samples(first, s.samples)),
-            None => by.insert(s.labels, s.samples),
-        };
-    }
-    by.into_iter().map(|(labels, samples)| RawSeries { labels, samples }).collect()
 }
 
 fn union<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
@@ -104,7 +52,7 @@ impl Queryable for Merged {
             self.blocks.select(tenant, matchers, mint, maxt),
         )
         .await;
-        Ok(merge_series(h?, b?))
+        Ok(merge_series(vec![h?, b?]))
     }
 }
 
@@ -162,38 +110,5 @@ impl SeriesReader for Merged {
         metric: Option<&str>,
     ) -> Result<Vec<(String, Vec<MetricMetadata>)>> {
         self.head_reader.metadata(tenant, metric).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(t: i64, v: f64) -> Sample {
-        Sample { t, v }
-    }
-
-    #[test]
-    fn samples_merge_without_gaps_or_duplicates() {
-        let a = vec![s(3, 3.0), s(4, 4.0), s(6, 6.0)];
-        let b = vec![s(1, 1.0), s(3, 3.0), s(5, 5.0)];
-        let m = merge_samples(a, b);
-        assert_eq!(m.iter().map(|x| x.t).collect::<Vec<_>>(), vec![1, 3, 4, 5, 6]);
-    }
-
-    #[test]
-    fn series_merge_by_labels() {
-        let l1 = Labels::from_pairs([("__name__", "a")]);
-        let l2 = Labels::from_pairs([("__name__", "b")]);
-        let head = vec![RawSeries { labels: l1.clone(), samples: vec![s(10, 1.0)] }];
-        let blocks = vec![
-            RawSeries { labels: l2.clone(), samples: vec![s(1, 2.0)] },
-            RawSeries { labels: l1.clone(), samples: vec![s(5, 0.5), s(10, 1.0)] },
-        ];
-        let m = merge_series(head, blocks);
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0].labels, l1);
-        assert_eq!(m[0].samples, vec![s(5, 0.5), s(10, 1.0)]);
-        assert_eq!(m[1].labels, l2);
     }
 }

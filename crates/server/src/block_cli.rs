@@ -39,7 +39,6 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
         cfg.s3.endpoint = Some(e.clone());
         cfg.s3.allow_http = e.starts_with("http://");
     }
-    strata_scrape::scrape_loop::install_tls_provider();
     let bucket = Bucket::open(&cfg, None)?;
     Ok((Arc::clone(bucket.store()), tenant, id))
 }

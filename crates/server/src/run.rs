@@ -136,7 +136,6 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
 
     let mut registry = Registry::default();
     let metrics = IngesterMetrics::new(&mut registry);
-    strata_scrape::scrape_loop::install_tls_provider();
     let bucket = Bucket::open(&cfg.storage.bucket, Some(&mut registry))
         .with_context(|| format!("opening the bucket {}", cfg.storage.bucket.url))?;
     let store = Arc::clone(bucket.store());
@@ -294,39 +293,53 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Runs `task` every `every` until `stop` turns true.
+fn spawn_every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, task: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            task().await;
+        }
+    })
+}
+
+async fn refresh(catalog: &Catalog) {
+    if let Err(e) = catalog.refresh().await {
+        tracing::warn!(error = %e, "listing the bucket failed");
+    }
+}
+
 /// Re-lists the bucket now and then, so blocks written or removed elsewhere (another node, the
 /// compactor) are seen.
 fn spawn_sync(
     catalog: Arc<Catalog>,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
-            }
-            if let Err(e) = catalog.refresh().await {
-                tracing::warn!(error = %e, "listing the bucket failed");
-            }
-        }
+    spawn_every(every, stop, move || {
+        let catalog = Arc::clone(&catalog);
+        async move { refresh(&catalog).await }
     })
 }
 
-/// Runs the compactor every `every`.
+/// Runs the compactor every `every`, then re-lists the bucket when it changed something.
 pub(crate) fn spawn_compactor(
     c: Compactor,
     catalog: Arc<Catalog>,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
-            }
+    let c = Arc::new(c);
+    spawn_every(every, stop, move || {
+        let (c, catalog) = (Arc::clone(&c), Arc::clone(&catalog));
+        async move {
             match c.run_once(now_ms()).await {
                 Ok(r) if r.merged + r.marked + r.deleted > 0 => {
                     info!(
@@ -335,9 +348,7 @@ pub(crate) fn spawn_compactor(
                         deleted = r.deleted,
                         "compaction run"
                     );
-                    if let Err(e) = catalog.refresh().await {
-                        tracing::warn!(error = %e, "listing the bucket failed");
-                    }
+                    refresh(&catalog).await;
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "compaction run failed"),
@@ -430,7 +441,6 @@ pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
 pub async fn run_compactor(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args.log_level);
     let cfg = load_config(&args)?;
-    strata_scrape::scrape_loop::install_tls_provider();
     let bucket = Bucket::open(&cfg.storage.bucket, None)
         .with_context(|| format!("opening the bucket {}", cfg.storage.bucket.url))?;
     let store = Arc::clone(bucket.store());

@@ -1,0 +1,102 @@
+//! Merging what several sources return for one query (a head and blocks, blocks that overlap):
+//! series united by label set, samples by timestamp, one sample per timestamp.
+use std::collections::BTreeMap;
+
+use crate::{Labels, RawSeries, Sample};
+
+/// Merges two ascending sample lists; a timestamp in both is taken from `a`.
+pub fn merge_samples(a: Vec<Sample>, b: Vec<Sample>) -> Vec<Sample> {
+    if b.is_empty() {
+        return a;
+    }
+    if a.is_empty() {
+        return b;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].t.cmp(&b[j].t) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Merges lists of series by label set, sorted by labels; for a timestamp several lists hold,
+/// the earliest list's sample is kept. A single list is returned as it is.
+pub fn merge_series(parts: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
+    let mut parts = parts.into_iter().filter(|p| !p.is_empty());
+    let Some(first) = parts.next() else { return Vec::new() };
+    let mut rest = parts.peekable();
+    if rest.peek().is_none() {
+        return first;
+    }
+    let mut by: BTreeMap<Labels, Vec<Sample>> =
+        first.into_iter().map(|s| (s.labels, s.samples)).collect();
+    for s in rest.flatten() {
+        match by.remove(&s.labels) {
+            Some(earlier) => by.insert(s.labels, merge_samples(earlier, s.samples)),
+            None => by.insert(s.labels, s.samples),
+        };
+    }
+    by.into_iter().map(|(labels, samples)| RawSeries { labels, samples }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample { t, v }
+    }
+
+    #[test]
+    fn samples_merge_without_gaps_or_duplicates() {
+        let a = vec![s(3, 3.0), s(4, 4.0), s(6, 6.0)];
+        let b = vec![s(1, 1.0), s(3, 3.0), s(5, 5.0)];
+        let m = merge_samples(a, b);
+        assert_eq!(m.iter().map(|x| x.t).collect::<Vec<_>>(), vec![1, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn series_merge_by_labels() {
+        let l1 = Labels::from_pairs([("__name__", "a")]);
+        let l2 = Labels::from_pairs([("__name__", "b")]);
+        let head = vec![RawSeries { labels: l1.clone(), samples: vec![s(10, 1.0)] }];
+        let blocks = vec![
+            RawSeries { labels: l2.clone(), samples: vec![s(1, 2.0)] },
+            RawSeries { labels: l1.clone(), samples: vec![s(5, 0.5), s(10, 1.0)] },
+        ];
+        let m = merge_series(vec![head, blocks]);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].labels, l1);
+        assert_eq!(m[0].samples, vec![s(5, 0.5), s(10, 1.0)]);
+        assert_eq!(m[1].labels, l2);
+    }
+
+    #[test]
+    fn merge_series_dedups_timestamps() {
+        let l = Labels::from_pairs([("__name__", "up")]);
+        let a = vec![RawSeries { labels: l.clone(), samples: vec![s(1, 1.0), s(3, 3.0)] }];
+        let b = vec![RawSeries { labels: l.clone(), samples: vec![s(2, 2.0), s(3, 3.0)] }];
+        let m = merge_series(vec![a, b]);
+        assert_eq!(
+            m,
+            vec![RawSeries { labels: l, samples: vec![s(1, 1.0), s(2, 2.0), s(3, 3.0)] }]
+        );
+    }
+}
