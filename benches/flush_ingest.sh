@@ -5,7 +5,7 @@
 # blocks and uploaded to the local bucket while the load runs). Prints both runs' throughput,
 # samples per receiver CPU-second, and how many blocks the second run flushed.
 #
-#   cargo build --release -p strata
+#   cargo build --release --workspace --bins   # not -p strata: that rebuilds RocksDB
 #   SERIES=50000 STEPS=40 BLOCK_RANGE=1m benches/flush_ingest.sh
 set -euo pipefail
 BIN=${STRATA_BIN:-target/release/strata}

@@ -86,8 +86,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
     }
     let tenant = "bench";
 
-    // Series sorted as blocks store them; `j` is each series' index within its remote-write
-    // request, which the generator's values use.
+    // Series sorted as blocks store them, each with its index in the generator.
     let mut series: Vec<(Labels, usize)> = (0..args.series)
         .map(|i| {
             let labels = Labels(
@@ -96,7 +95,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
                     .map(|(name, value)| Label { name: name.to_string(), value })
                     .collect(),
             );
-            (labels, i % 2000)
+            (labels, i)
         })
         .collect();
     series.sort_by(|a, b| series_order(&a.0, &b.0));
@@ -141,7 +140,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
                             .map(|k| {
                                 let ts = t + k * interval;
                                 let step = ((ts - start) / interval) as usize;
-                                Sample { t: ts, v: gpu_fleet::value(step, *j) }
+                                Sample { t: ts, v: gpu_fleet::value(*j, step) }
                             })
                             .collect();
                         (l.clone(), samples)
@@ -173,6 +172,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
         retention_ms: None,
         tenant_retention_ms: Default::default(),
         deletion_delay_ms: 0,
+        partial_delay_ms: 24 * H,
     };
     let c = Compactor::new(Arc::clone(&store), cfg, opts.clone());
     let rep = c.run_once(end + 1).await?;

@@ -28,6 +28,9 @@ pub struct Listing {
     pub complete: BTreeSet<BlockId>,
     /// Blocks with a deletion mark.
     pub marked: BTreeSet<BlockId>,
+    /// Folders of blocks with neither (an upload that has not finished, or never will), each
+    /// with the time its newest object was written, in Unix milliseconds.
+    pub partial: BTreeMap<BlockId, i64>,
 }
 
 /// Lists the tenants that have a folder in the bucket.
@@ -40,10 +43,13 @@ pub async fn list_tenants(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>> {
 pub async fn list_blocks(store: &Arc<dyn ObjectStore>, tenant: &str) -> Result<Listing> {
     let objects: Vec<_> = store.list(Some(&paths::tenant(tenant))).try_collect().await?;
     let mut l = Listing::default();
+    let mut newest: BTreeMap<BlockId, i64> = BTreeMap::new();
     for o in objects {
         let parts: Vec<_> = o.location.parts().collect();
         let [.., dir, file] = parts.as_slice() else { continue };
         let Some(id) = BlockId::parse(dir.as_ref()) else { continue };
+        let t = newest.entry(id).or_insert(i64::MIN);
+        *t = (*t).max(o.last_modified.timestamp_millis());
         match file.as_ref() {
             paths::META => {
                 l.complete.insert(id);
@@ -54,6 +60,10 @@ pub async fn list_blocks(store: &Arc<dyn ObjectStore>, tenant: &str) -> Result<L
             _ => {}
         }
     }
+    l.partial = newest
+        .into_iter()
+        .filter(|(id, _)| !l.complete.contains(id) && !l.marked.contains(id))
+        .collect();
     Ok(l)
 }
 

@@ -5,15 +5,19 @@
 //! one block once the window holds more than one, and marks blocks past retention for deletion.
 //! Merging unions the series and drops repeated timestamps, so blocks that overlap (a flush
 //! repeated after a crash, a shard flushing late) become one copy of the data.
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use strata_model::{merge_series, Labels, Sample};
+use strata_model::{merge_samples, Labels, Sample};
 
 use crate::meta::{BlockMeta, Compaction, DeletionMark};
-use crate::{build, paths, upload, BlockDesc, BlockId, BlockOptions, BlockReader, Result};
+use crate::{
+    paths, series_order, upload, BlockBuilder, BlockDesc, BlockId, BlockOptions, BlockReader,
+    BuiltBlock, Result,
+};
 
 /// What the planner is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +72,10 @@ pub fn plan(cfg: &PlannerConfig, blocks: &[BlockMeta], now_ms: i64) -> Vec<Actio
 }
 
 /// Carries out a merge of `sources` (one tenant's blocks) into one block over
-/// `[min_time, max_time)`: reads them, writes and uploads the merged block, then marks the
-/// sources for deletion. Returns the new block's meta.
+/// `[min_time, max_time)`: streams them row group by row group, merging series in block order,
+/// writes and uploads the merged block, then marks the sources for deletion. Returns the new
+/// block's meta. Memory holds one row group of each source (encoded), one series' samples and
+/// the encoded output, not the decoded window.
 pub async fn merge(
     store: &Arc<dyn ObjectStore>,
     sources: &[BlockMeta],
@@ -80,9 +86,10 @@ pub async fn merge(
     let Some(tenant) = sources.first().map(|b| b.tenant.clone()) else {
         return Err(crate::Error::Invalid("nothing to merge".into()));
     };
-    let mut parts = Vec::new();
+    let mut readers = Vec::new();
     let mut level = 0;
     let mut all_sources = BTreeSet::new();
+    let mut names = BTreeSet::new();
     let mut key = format!("compact/{tenant}/{min_time}/{max_time}");
     for meta in sources {
         if meta.tenant != tenant {
@@ -93,12 +100,10 @@ pub async fn merge(
         if meta.compaction.sources.is_empty() {
             all_sources.insert(meta.ulid);
         }
+        names.extend(meta.parquet.label_names.iter().cloned());
         key.push_str(&format!("/{}", meta.ulid));
-        let r = BlockReader::open(Arc::clone(store), meta.clone()).await?;
-        parts.push(r.read_all().await?);
+        readers.push(BlockReader::open(Arc::clone(store), meta.clone()).await?);
     }
-    let series: Vec<(Labels, Vec<Sample>)> =
-        merge_series(parts).into_iter().map(|s| (s.labels, s.samples)).collect();
     let desc = BlockDesc {
         id: BlockId::derived(min_time, key.as_bytes()),
         tenant: tenant.clone(),
@@ -107,17 +112,85 @@ pub async fn merge(
         compaction: Compaction { level: level + 1, sources: all_sources.into_iter().collect() },
         shard: None,
     };
-    let built = tokio::task::spawn_blocking({
-        let opts = opts.clone();
-        move || build(desc, series, &opts)
+    // Decoding and encoding are CPU work: off the async workers, reading through the runtime.
+    let runtime = tokio::runtime::Handle::current();
+    let opts = opts.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        merge_streams(&runtime, readers, desc, names.into_iter().collect(), &opts)
     })
     .await
-    .map_err(|e| crate::Error::Invalid(format!("block builder panicked: {e}")))??;
+    .map_err(|e| crate::Error::Invalid(format!("block merge panicked: {e}")))??;
     upload(store, &built).await?;
     for meta in sources {
         mark_deleted(store, &tenant, meta.ulid, "compacted", now_s).await?;
     }
     Ok(built.meta)
+}
+
+/// One source of a merge: its rows in block order, a row group at a time.
+struct Cursor {
+    reader: BlockReader,
+    next_rg: usize,
+    rows: std::vec::IntoIter<(Labels, Vec<Bytes>)>,
+    head: Option<(Labels, Vec<Bytes>)>,
+}
+
+impl Cursor {
+    /// The next row's labels, reading the next row group when this one is used up.
+    fn peek(&mut self, runtime: &tokio::runtime::Handle) -> Result<Option<&Labels>> {
+        while self.head.is_none() {
+            if let Some(row) = self.rows.next() {
+                self.head = Some(row);
+            } else if self.next_rg < self.reader.num_row_groups() {
+                let rg = self.next_rg;
+                self.next_rg += 1;
+                self.rows = runtime.block_on(self.reader.read_row_group_cells(rg))?.into_iter();
+            } else {
+                return Ok(None);
+            }
+        }
+        Ok(self.head.as_ref().map(|(l, _)| l))
+    }
+}
+
+/// Merges sources that are each in [`series_order`] into one block: a series in several
+/// sources gets their samples united, a timestamp in several taken from the earliest source.
+fn merge_streams(
+    runtime: &tokio::runtime::Handle,
+    readers: Vec<BlockReader>,
+    desc: BlockDesc,
+    names: Vec<String>,
+    opts: &BlockOptions,
+) -> Result<BuiltBlock> {
+    let mut cursors: Vec<Cursor> = readers
+        .into_iter()
+        .map(|reader| Cursor { reader, next_rg: 0, rows: Vec::new().into_iter(), head: None })
+        .collect();
+    let mut b = BlockBuilder::new(desc, names, opts)?;
+    loop {
+        let mut next: Option<Labels> = None;
+        for c in &mut cursors {
+            if let Some(l) = c.peek(runtime)? {
+                if next.as_ref().is_none_or(|n| series_order(l, n) == Ordering::Less) {
+                    next = Some(l.clone());
+                }
+            }
+        }
+        let Some(labels) = next else { break };
+        let mut samples: Vec<Sample> = Vec::new();
+        for c in &mut cursors {
+            if c.head.as_ref().is_some_and(|(l, _)| *l == labels) {
+                let Some((_, cells)) = c.head.take() else { continue };
+                let mut more = Vec::new();
+                for cell in &cells {
+                    crate::cell::decode(cell, i64::MIN, i64::MAX, &mut more)?;
+                }
+                samples = merge_samples(samples, more);
+            }
+        }
+        b.push_row(&labels, &samples)?;
+    }
+    b.finish()
 }
 
 /// Writes a block's deletion mark.
@@ -145,6 +218,9 @@ pub struct CompactorConfig {
     pub tenant_retention_ms: BTreeMap<String, Option<i64>>,
     /// How long a marked block stays before it is deleted.
     pub deletion_delay_ms: i64,
+    /// How long a block folder without `meta.json` may go unwritten before it is taken for an
+    /// abandoned upload and deleted. Longer than any upload can take.
+    pub partial_delay_ms: i64,
 }
 
 /// What one compactor run did.
@@ -153,6 +229,8 @@ pub struct RunReport {
     pub merged: usize,
     pub marked: usize,
     pub deleted: usize,
+    /// Abandoned uploads removed.
+    pub partial_deleted: usize,
     pub failures: usize,
 }
 
@@ -200,6 +278,17 @@ impl Compactor {
         Ok(m)
     }
 
+    /// Deletes every object of a block's folder except `keep`.
+    async fn delete_block(&self, tenant: &str, id: BlockId, keep: Option<&str>) -> Result<()> {
+        let prefix = paths::block(tenant, &id.to_string());
+        let objects: Vec<_> =
+            futures::TryStreamExt::try_collect::<Vec<_>>(self.store.list(Some(&prefix))).await?;
+        for o in objects.iter().filter(|o| keep.is_none() || o.location.filename() != keep) {
+            self.store.delete(&o.location).await?;
+        }
+        Ok(())
+    }
+
     async fn run_tenant(&self, tenant: &str, now_ms: i64, rep: &mut RunReport) -> Result<()> {
         let now_s = now_ms.div_euclid(1000);
         let listing = crate::list_blocks(&self.store, tenant).await?;
@@ -213,20 +302,19 @@ impl Compactor {
             };
             if (now_s - mark.deletion_time) * 1000 >= self.cfg.deletion_delay_ms {
                 // The mark goes last, so an interrupted delete is finished next time.
-                let prefix = paths::block(tenant, &id.to_string());
-                let objects: Vec<_> =
-                    futures::TryStreamExt::try_collect::<Vec<_>>(self.store.list(Some(&prefix)))
-                        .await?;
-                for o in
-                    objects.iter().filter(|o| o.location.filename() != Some(paths::DELETION_MARK))
-                {
-                    self.store.delete(&o.location).await?;
-                }
+                self.delete_block(tenant, *id, Some(paths::DELETION_MARK)).await?;
                 self.store.delete(&path).await?;
                 self.metas.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
                 rep.deleted += 1;
             } else {
                 marks.push(mark);
+            }
+        }
+        for (id, newest_ms) in &listing.partial {
+            if now_ms.saturating_sub(*newest_ms) >= self.cfg.partial_delay_ms {
+                tracing::warn!(%tenant, block = %id, "deleting an abandoned partial upload");
+                self.delete_block(tenant, *id, None).await?;
+                rep.partial_deleted += 1;
             }
         }
         let mut live = Vec::new();

@@ -212,6 +212,32 @@ impl BlockReader {
             .collect()
     }
 
+    /// Number of row groups (the same in both files).
+    pub fn num_row_groups(&self) -> usize {
+        self.labels.md.metadata().num_row_groups()
+    }
+
+    /// Every series of row group `rg`, in row order, with its cells (encoded chunks, one per
+    /// data column it has samples in; see [`crate::cell`]) undecoded: what a merge holds of a
+    /// block at a time.
+    pub async fn read_row_group_cells(&self, rg: usize) -> Result<Vec<(Labels, Vec<Bytes>)>> {
+        let matched = self.matching_rows_in(&[], vec![rg]).await?;
+        let cols: Vec<usize> = (0..self.meta.parquet.data_columns as usize).collect();
+        if cols.is_empty() || matched.is_empty() {
+            return Ok(matched
+                .into_iter()
+                .flat_map(|m| m.rows.into_iter().map(|(_, labels)| (labels, Vec::new())))
+                .collect());
+        }
+        let mut out = Vec::new();
+        self.for_each_row(matched, &cols, |labels, cells| {
+            out.push((labels, cells.iter().map(|c| Bytes::copy_from_slice(c)).collect()));
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
     async fn matching_rows(&self, matchers: &[Matcher]) -> Result<Vec<Matched>> {
         // A matcher that needs a label no series here has cannot match.
         let names = &self.meta.parquet.label_names;
@@ -219,6 +245,11 @@ impl BlockReader {
             return Ok(Vec::new());
         }
         let rgs = self.candidate_row_groups(matchers);
+        self.matching_rows_in(matchers, rgs).await
+    }
+
+    /// The rows of row groups `rgs` that match all `matchers`.
+    async fn matching_rows_in(&self, matchers: &[Matcher], rgs: Vec<usize>) -> Result<Vec<Matched>> {
         if rgs.is_empty() {
             return Ok(Vec::new());
         }
@@ -306,7 +337,6 @@ impl BlockReader {
                 start <= maxt && mint < start + d
             })
             .collect();
-        let mut out: Vec<RawSeries> = Vec::new();
         if cols.is_empty() || matched.is_empty() {
             return Ok(matched
                 .into_iter()
@@ -315,6 +345,27 @@ impl BlockReader {
                 })
                 .collect());
         }
+        let mut out: Vec<RawSeries> = Vec::new();
+        self.for_each_row(matched, &cols, |labels, cells| {
+            let mut samples = Vec::new();
+            for c in cells {
+                crate::cell::decode(c, mint, maxt, &mut samples)?;
+            }
+            out.push(RawSeries { labels, samples });
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Reads data columns `cols` of the `matched` rows (at least one) and calls `f` with each
+    /// row's labels and non-null cells, in row order.
+    async fn for_each_row(
+        &self,
+        matched: Vec<Matched>,
+        cols: &[usize],
+        mut f: impl FnMut(Labels, &[&[u8]]) -> Result<()>,
+    ) -> Result<()> {
         let mut selectors = Vec::new();
         for m in &matched {
             let total = self.rg_rows(m.rg);
@@ -341,6 +392,7 @@ impl BlockReader {
             .build()?;
         let batches: Vec<RecordBatch> = stream.try_collect().await?;
         let mut rows = matched.into_iter().flat_map(|m| m.rows.into_iter().map(|(_, l)| l));
+        let mut cells: Vec<&[u8]> = Vec::with_capacity(cols.len());
         for batch in &batches {
             let arrays: Vec<&arrow::array::BinaryArray> =
                 batch.columns().iter().filter_map(|c| c.as_binary_opt::<i32>()).collect();
@@ -348,19 +400,15 @@ impl BlockReader {
                 let labels = rows
                     .next()
                     .ok_or_else(|| Error::Corrupt("more chunk rows than label rows".into()))?;
-                let mut samples = Vec::new();
-                for a in &arrays {
-                    if a.is_valid(row) {
-                        crate::cell::decode(a.value(row), mint, maxt, &mut samples)?;
-                    }
-                }
-                out.push(RawSeries { labels, samples });
+                cells.clear();
+                cells.extend(arrays.iter().filter(|a| a.is_valid(row)).map(|a| a.value(row)));
+                f(labels, &cells)?;
             }
         }
         if rows.next().is_some() {
             return Err(Error::Corrupt("fewer chunk rows than label rows".into()));
         }
-        Ok(out)
+        Ok(())
     }
 }
 #[cfg(test)]

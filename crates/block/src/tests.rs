@@ -5,7 +5,9 @@ use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 use proptest::prelude::*;
 use strata_head::{Head, HeadConfig};
-use strata_model::{label_hash, ApplyReport, Labels, MatchOp, Matcher, Sample, STALE_NAN_BITS};
+use strata_model::{
+    label_hash, ApplyReport, Labels, MatchOp, Matcher, RawSeries, Sample, STALE_NAN_BITS,
+};
 
 use crate::*;
 
@@ -199,6 +201,7 @@ fn compactor_merges_marks_deletes_and_indexes() {
             retention_ms: None,
             tenant_retention_ms: Default::default(),
             deletion_delay_ms: H,
+            partial_delay_ms: 24 * H,
         };
         let c = Compactor::new(Arc::clone(&store), cfg.clone(), BlockOptions::default());
         let rep = c.run_once(20 * H).await.unwrap();
@@ -233,5 +236,119 @@ fn compactor_merges_marks_deletes_and_indexes() {
         assert_eq!(cat.refresh().await.unwrap(), 0);
         assert_eq!(c.run_once(51 * H).await.unwrap().deleted, 1);
         assert!(list_blocks(&store, "tenant-a").await.unwrap().complete.is_empty());
+    });
+}
+
+#[test]
+fn compactor_deletes_abandoned_uploads_only_after_the_delay() {
+    use crate::compact::{Compactor, CompactorConfig};
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let rows = |t: i64| {
+            vec![(Labels::from_pairs([("__name__", "up".to_string())]), vec![Sample { t, v: 1.0 }])]
+        };
+        let done = build(desc(0, 2 * H), rows(0), &BlockOptions::default()).unwrap();
+        let mut d = desc(2 * H, 4 * H);
+        d.id = BlockId::derived(2 * H, b"partial");
+        let partial = build(d, rows(2 * H), &BlockOptions::default()).unwrap();
+        upload(&store, &done).await.unwrap();
+        upload(&store, &partial).await.unwrap();
+        // An upload that stopped before its meta.json.
+        let pid = partial.meta.ulid.to_string();
+        store.delete(&paths::block_file("tenant-a", &pid, paths::META)).await.unwrap();
+        let listing = list_blocks(&store, "tenant-a").await.unwrap();
+        assert_eq!(listing.partial.keys().copied().collect::<Vec<_>>(), vec![partial.meta.ulid]);
+        assert!(listing.complete.contains(&done.meta.ulid));
+
+        let cfg = CompactorConfig {
+            range_ms: 24 * H,
+            grace_ms: 4 * H,
+            retention_ms: None,
+            tenant_retention_ms: Default::default(),
+            deletion_delay_ms: H,
+            partial_delay_ms: 24 * H,
+        };
+        let c = Compactor::new(Arc::clone(&store), cfg, BlockOptions::default());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        // Written just now: it may still be uploading.
+        assert_eq!(c.run_once(now + H).await.unwrap().partial_deleted, 0);
+        assert_eq!(list_blocks(&store, "tenant-a").await.unwrap().partial.len(), 1);
+        let rep = c.run_once(now + 25 * H).await.unwrap();
+        assert_eq!((rep.partial_deleted, rep.failures), (1, 0));
+        let listing = list_blocks(&store, "tenant-a").await.unwrap();
+        assert!(listing.partial.is_empty());
+        assert_eq!(listing.complete.iter().copied().collect::<Vec<_>>(), vec![done.meta.ulid]);
+        let left: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+            store.list(Some(&paths::block("tenant-a", &pid))),
+        )
+        .await
+        .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}
+
+/// Compaction streams its sources a row group at a time; the result must equal uniting them
+/// all in memory, whatever row-group boundaries and label sets the sources have.
+#[test]
+fn merge_streams_overlapping_sources_across_row_groups() {
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let opts = BlockOptions { row_group_rows: 3, data_column_ms: H / 2, ..Default::default() };
+        let labels = |i: usize| {
+            let mut pairs = vec![
+                ("__name__", format!("metric_{}", i % 3)),
+                ("instance", format!("host-{}", i % 7)),
+                ("job", format!("j{i}")),
+            ];
+            if i.is_multiple_of(4) {
+                pairs.push(("zone", format!("z{}", i % 5)));
+            }
+            Labels::from_pairs(pairs)
+        };
+        let mut metas = Vec::new();
+        let mut parts = Vec::new();
+        for src in 0..3usize {
+            let rows: Vec<(Labels, Vec<Sample>)> = (0..25)
+                .filter(|i| (i * 7 + src) % 3 != 0)
+                .map(|i| {
+                    // Sources overlap in time; values say which source a sample came from.
+                    let samples = (src as i64 * 30..src as i64 * 30 + 60)
+                        .map(|k| Sample { t: k * 60_000, v: (src * 1000 + i) as f64 + k as f64 / 64.0 })
+                        .collect();
+                    (labels(i), samples)
+                })
+                .collect();
+            parts.push(
+                rows.iter()
+                    .map(|(l, s)| RawSeries { labels: l.clone(), samples: s.clone() })
+                    .collect::<Vec<_>>(),
+            );
+            let mut d = desc(0, 2 * H);
+            d.id = BlockId::derived(0, format!("src{src}").as_bytes());
+            let built = build(d, rows, &opts).unwrap();
+            upload(&store, &built).await.unwrap();
+            metas.push(built.meta);
+        }
+        let meta = crate::compact::merge(&store, &metas, (0, 2 * H), &opts, 0).await.unwrap();
+        let want = strata_model::merge_series(parts);
+        assert_eq!(meta.stats.num_series, want.len() as u64);
+        assert_eq!(meta.stats.num_samples, want.iter().map(|s| s.samples.len() as u64).sum::<u64>());
+        let r = BlockReader::open(Arc::clone(&store), meta).await.unwrap();
+        assert!(r.num_row_groups() > 5);
+        let mut got = r.read_all().await.unwrap();
+        got.sort_by(|a, b| a.labels.cmp(&b.labels));
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.labels, w.labels);
+            assert_eq!(bits(&g.samples), bits(&w.samples), "{:?}", g.labels);
+        }
+        // Every source is marked for deletion.
+        for m in &metas {
+            let mark = paths::block_file("tenant-a", &m.ulid.to_string(), paths::DELETION_MARK);
+            assert!(store.head(&mark).await.is_ok());
+        }
     });
 }

@@ -63,12 +63,13 @@ pub struct BuiltBlock {
 
 /// The order of rows in a block: by metric name, then by the other labels.
 pub fn series_order(a: &Labels, b: &Labels) -> Ordering {
-    let name = |l: &Labels| l.get(METRIC_NAME).map(str::to_owned).unwrap_or_default();
-    name(a).cmp(&name(b)).then_with(|| {
-        let rest =
-            |l: &Labels| l.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect::<Vec<_>>();
-        rest(a).cmp(&rest(b))
-    })
+    fn name(l: &Labels) -> &str {
+        l.get(METRIC_NAME).unwrap_or("")
+    }
+    fn rest(l: &Labels) -> impl Iterator<Item = &strata_model::Label> {
+        l.0.iter().filter(|l| l.name != METRIC_NAME)
+    }
+    name(a).cmp(name(b)).then_with(|| rest(a).cmp(rest(b)))
 }
 
 /// Encodes `series` into a block. Samples outside `[min_time, max_time)` are an error (the caller
@@ -117,6 +118,16 @@ pub struct BlockBuilder {
     stats: BlockStats,
     last: Option<Labels>,
     cell: Vec<u8>,
+    /// The row group being filled: its rows are encoded as they come.
+    pending: Option<PendingGroup>,
+}
+
+/// Column builders of a row group not written yet.
+struct PendingGroup {
+    rows: usize,
+    hashes: Vec<i64>,
+    labels: Vec<StringBuilder>,
+    data: Vec<BinaryBuilder>,
 }
 
 impl BlockBuilder {
@@ -170,6 +181,7 @@ impl BlockBuilder {
             stats: BlockStats::default(),
             last: None,
             cell: Vec::new(),
+            pending: None,
         })
     }
 
@@ -181,83 +193,97 @@ impl BlockBuilder {
     /// Writes one row group (at most [`Self::row_group_rows`] rows). Rows without samples are
     /// skipped.
     pub fn add_row_group(&mut self, rows: &[(Labels, Vec<Sample>)]) -> Result<()> {
-        let rows: Vec<&(Labels, Vec<Sample>)> =
-            rows.iter().filter(|(_, s)| !s.is_empty()).collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        if rows.len() > self.opts.row_group_rows {
+        let n = rows.iter().filter(|(_, s)| !s.is_empty()).count();
+        if n > self.opts.row_group_rows {
             return Err(Error::Invalid(format!(
-                "{} rows in a row group of {}",
-                rows.len(),
+                "{n} rows in a row group of {}",
                 self.opts.row_group_rows
             )));
         }
-        for (l, _) in &rows {
-            if let Some(prev) = &self.last {
-                if series_order(prev, l) != Ordering::Less {
-                    return Err(Error::Invalid(format!("series {l:?} out of order or repeated")));
-                }
-            }
-            if let Some(n) = l.iter().find(|n| self.names.binary_search(&n.name).is_err()) {
-                return Err(Error::Invalid(format!(
-                    "label {:?} not among the block's names",
-                    n.name
-                )));
-            }
-            self.last = Some(l.clone());
+        self.end_row_group()?;
+        for (labels, samples) in rows {
+            self.push_row(labels, samples)?;
         }
-        let hashes: Int64Array = rows
-            .iter()
-            .map(|(l, _)| {
-                label_hash(l.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes()))) as i64
-            })
-            .collect();
-        let mut label_cols: Vec<ArrayRef> = vec![Arc::new(hashes)];
-        for name in &self.names {
-            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-            for (l, _) in &rows {
-                b.append_option(l.get(name));
-            }
-            label_cols.push(Arc::new(b.finish()));
+        self.end_row_group()
+    }
+
+    /// Adds one series, encoding its samples now, so a caller merging or streaming series
+    /// holds only one series' samples at a time. A row group is written whenever
+    /// [`Self::row_group_rows`] rows are in. A series without samples is skipped.
+    pub fn push_row(&mut self, labels: &Labels, samples: &[Sample]) -> Result<()> {
+        if samples.is_empty() {
+            return Ok(());
         }
-        let mut data_builders: Vec<BinaryBuilder> =
-            (0..self.data_columns).map(|_| BinaryBuilder::new()).collect();
+        if let Some(prev) = &self.last {
+            if series_order(prev, labels) != Ordering::Less {
+                return Err(Error::Invalid(format!("series {labels:?} out of order or repeated")));
+            }
+        }
+        if let Some(n) = labels.iter().find(|n| self.names.binary_search(&n.name).is_err()) {
+            return Err(Error::Invalid(format!("label {:?} not among the block's names", n.name)));
+        }
         let (min_time, max_time, col_ms) = (self.desc.min_time, self.desc.max_time, self.col_ms);
-        for (labels, samples) in &rows {
-            self.stats.num_series += 1;
-            let mut rest = samples.as_slice();
-            for (i, builder) in data_builders.iter_mut().enumerate() {
-                let start = min_time + i as i64 * col_ms;
-                let end = (start + col_ms).min(max_time);
-                let n = rest.iter().take_while(|s| s.t < end).count();
-                let (here, later) = rest.split_at(n);
-                rest = later;
-                if here.is_empty() {
-                    builder.append_null();
-                    continue;
-                }
-                if here[0].t < start {
-                    return Err(Error::Invalid(format!(
-                        "series {labels:?} has a sample at {} before the block's range",
-                        here[0].t
-                    )));
-                }
-                self.cell.clear();
-                self.stats.num_chunks +=
-                    crate::cell::encode(here, self.opts.encoding, &mut self.cell)?;
-                self.stats.num_samples += here.len() as u64;
-                builder.append_value(&self.cell);
-            }
-            if let Some(s) = rest.first() {
+        let (names, data_columns) = (&self.names, self.data_columns);
+        let g = self.pending.get_or_insert_with(|| PendingGroup {
+            rows: 0,
+            hashes: Vec::new(),
+            labels: names.iter().map(|_| StringBuilder::new()).collect(),
+            data: (0..data_columns).map(|_| BinaryBuilder::new()).collect(),
+        });
+        // Cut first, so a bad series leaves the row group as it was.
+        let mut cells: Vec<&[Sample]> = Vec::with_capacity(data_columns);
+        let mut rest = samples;
+        for i in 0..data_columns {
+            let start = min_time + i as i64 * col_ms;
+            let end = (start + col_ms).min(max_time);
+            let n = rest.iter().take_while(|s| s.t < end).count();
+            let (here, later) = rest.split_at(n);
+            if here.first().is_some_and(|s| s.t < start) {
                 return Err(Error::Invalid(format!(
-                    "series {labels:?} has a sample at {} after the block's range",
-                    s.t
+                    "series {labels:?} has a sample at {} before the block's range",
+                    here[0].t
                 )));
             }
+            cells.push(here);
+            rest = later;
         }
+        if let Some(s) = rest.first() {
+            return Err(Error::Invalid(format!(
+                "series {labels:?} has a sample at {} after the block's range",
+                s.t
+            )));
+        }
+        for (builder, here) in g.data.iter_mut().zip(cells) {
+            if here.is_empty() {
+                builder.append_null();
+                continue;
+            }
+            self.cell.clear();
+            self.stats.num_chunks += crate::cell::encode(here, self.opts.encoding, &mut self.cell)?;
+            self.stats.num_samples += here.len() as u64;
+            builder.append_value(&self.cell);
+        }
+        g.hashes
+            .push(label_hash(labels.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes()))) as i64);
+        for (name, b) in names.iter().zip(&mut g.labels) {
+            b.append_option(labels.get(name));
+        }
+        g.rows += 1;
+        self.stats.num_series += 1;
+        self.last = Some(labels.clone());
+        if g.rows >= self.opts.row_group_rows {
+            self.end_row_group()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows pushed since the last row group, if any, as a row group.
+    pub fn end_row_group(&mut self) -> Result<()> {
+        let Some(mut g) = self.pending.take() else { return Ok(()) };
+        let mut label_cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(g.hashes))];
+        label_cols.extend(g.labels.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         let data_cols: Vec<ArrayRef> =
-            data_builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+            g.data.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
         self.lw.write(&RecordBatch::try_new(Arc::clone(&self.label_schema), label_cols)?)?;
         self.lw.flush()?;
         if self.data_columns > 0 {
@@ -272,7 +298,8 @@ impl BlockBuilder {
         self.stats.num_series
     }
 
-    pub fn finish(self) -> Result<BuiltBlock> {
+    pub fn finish(mut self) -> Result<BuiltBlock> {
+        self.end_row_group()?;
         let labels = Bytes::from(self.lw.into_inner()?);
         let chunks = Bytes::from(self.cw.into_inner()?);
         let mut stats = self.stats;

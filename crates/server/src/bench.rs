@@ -63,13 +63,16 @@ pub fn build_requests(args: &RemoteWriteArgs, start_ms: i64) -> Vec<Bytes> {
     let mut out = Vec::new();
     for step in 0..args.steps {
         let t = start_ms + step as i64 * args.interval_ms;
-        for chunk in labels.chunks(per_req) {
+        for (c, chunk) in labels.chunks(per_req).enumerate() {
             let timeseries = chunk
                 .iter()
                 .enumerate()
                 .map(|(j, l)| TimeSeries {
                     labels: l.clone(),
-                    samples: vec![Sample { value: gpu_fleet::value(step, j), timestamp: t }],
+                    samples: vec![Sample {
+                        value: gpu_fleet::value(c * per_req + j, step),
+                        timestamp: t,
+                    }],
                     ..Default::default()
                 })
                 .collect();
@@ -225,5 +228,29 @@ impl Sender {
             bail!("{} requests failed; first: {e}", self.errors());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod gpu_fleet_tests {
+    use super::gpu_fleet::{value, METRICS};
+
+    #[test]
+    fn counters_never_go_backwards_and_gauges_stay_in_range() {
+        for i in 0..(METRICS.len() * 16) {
+            let name = METRICS[i % METRICS.len()];
+            let mut prev = f64::NEG_INFINITY;
+            for step in 0..3000 {
+                let v = value(i, step);
+                assert!(v.is_finite() && v >= 0.0, "{name} step {step}: {v}");
+                if name.ends_with("_total") {
+                    assert!(v >= prev, "{name} went back at step {step}: {prev} -> {v}");
+                }
+                if name.contains("UTIL") {
+                    assert!(v <= 100.0, "{name} step {step}: {v}");
+                }
+                prev = v;
+            }
+        }
     }
 }

@@ -213,6 +213,9 @@ pub struct RawCompactor {
     pub interval: Millis,
     /// How long a replaced block stays (marked) before it is deleted.
     pub deletion_delay: Millis,
+    /// How long a block folder without meta.json (an abandoned upload) is left alone before it
+    /// is deleted.
+    pub partial_deletion_delay: Millis,
     /// Data older than this is deleted; 0 keeps everything.
     pub retention: Millis,
     /// Per-tenant retention overriding `retention`.
@@ -226,6 +229,7 @@ impl Default for RawCompactor {
             range: Millis(24 * 3_600_000),
             interval: Millis(5 * 60_000),
             deletion_delay: Millis(3_600_000),
+            partial_deletion_delay: Millis(24 * 3_600_000),
             retention: Millis(0),
             tenant_retention: Default::default(),
         }
@@ -438,6 +442,10 @@ fn validate_storage(
     if c.interval.0 == 0 {
         return Err(invalid("compactor.interval", "must be greater than 0".into()));
     }
+    if c.partial_deletion_delay.0 < 10 * 60_000 {
+        // Shorter could delete an upload that is still being retried.
+        return Err(invalid("compactor.partial_deletion_delay", "must be at least 10m".into()));
+    }
     let url = if bucket.url.is_empty() {
         let dir = std::path::absolute(data_dir.join("bucket")).map_err(|e| {
             invalid("bucket.url", format!("cannot resolve the data directory: {e}"))
@@ -491,6 +499,7 @@ fn validate_storage(
                 .map(|(t, m)| (t.clone(), retention(*m)))
                 .collect(),
             deletion_delay_ms: ms_i64(c.deletion_delay.0),
+            partial_delay_ms: ms_i64(c.partial_deletion_delay.0),
         },
         compactor_interval: Duration::from_millis(c.interval.0),
         sync_interval: Duration::from_millis((b.range.0 / 4).clamp(1000, 60_000)),
@@ -549,6 +558,7 @@ mod tests {
             ("querier:\n  timeout: 0s\n", "querier.timeout"),
             ("querier:\n  lookback_delta: 0\n", "querier.lookback_delta"),
             ("querier:\n  max_samples: 0\n", "querier.max_samples"),
+            ("compactor:\n  partial_deletion_delay: 1m\n", "compactor.partial_deletion_delay"),
         ] {
             let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap_err();
             assert!(e.to_string().contains(field), "{e}");
