@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p strata-benches --bench blocks` (10 000 series, 7 days, 15 s). Settings come
 //! from the environment: `SERIES`, `DAYS`, `INTERVAL_MS`, `STEP_S`, `DIR` (kept), `XOR_ONLY=1`
-//! (XOR chunks only), `QUERY` (one query instead of the default set).
+//! (XOR chunks only), `QUERY` (one query instead of the default set), `PER_METRIC=1` (only
+//! bytes per sample of each metric alone, both encodings).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,7 +50,56 @@ fn main() -> Result<()> {
         query: std::env::var("QUERY").ok().into_iter().collect(),
         xor_only: env("XOR_ONLY", 0) == 1,
     };
+    if env("PER_METRIC", 0) == 1 {
+        return per_metric(&args);
+    }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+}
+
+/// `PER_METRIC=1`: bytes per sample of each metric alone, in one 2h block of its series, in
+/// both encodings: where the bytes go.
+fn per_metric(args: &BlocksArgs) -> Result<()> {
+    let interval = args.interval_ms.max(1);
+    let steps = (2 * H / interval) as usize;
+    println!("{:<36} {:>8} {:>10} {:>10}", "metric", "series", "auto B/s", "xor B/s");
+    for (m, name) in gpu_fleet::METRICS.iter().enumerate() {
+        let mut rows: Vec<(Labels, Vec<Sample>)> = (m..args.series)
+            .step_by(gpu_fleet::METRICS.len())
+            .map(|i| {
+                let labels = Labels(
+                    gpu_fleet::label_pairs(i)
+                        .into_iter()
+                        .map(|(name, value)| Label { name: name.to_string(), value })
+                        .collect(),
+                );
+                // Two hours somewhere in the second day, busy and idle spells included.
+                let samples = (0..steps)
+                    .map(|k| Sample { t: 2 * H + k as i64 * interval, v: gpu_fleet::value(i, 5760 + k) })
+                    .collect();
+                (labels, samples)
+            })
+            .collect();
+        rows.sort_by(|a, b| series_order(&a.0, &b.0));
+        let mut line = format!("{name:<36} {:>8}", rows.len());
+        for enc in [strata_block::Encoding::Auto, strata_block::Encoding::Xor] {
+            let opts = BlockOptions { encoding: enc, ..BlockOptions::default() };
+            let desc = BlockDesc {
+                id: BlockId::derived(0, name.as_bytes()),
+                tenant: "bench".into(),
+                min_time: 2 * H,
+                max_time: 4 * H,
+                compaction: Compaction { level: 1, sources: vec![] },
+                shard: None,
+            };
+            let b = strata_block::build(desc, rows.clone(), &opts)?;
+            line += &format!(
+                " {:>10.3}",
+                b.meta.stats.num_bytes as f64 / b.meta.stats.num_samples.max(1) as f64
+            );
+        }
+        println!("{line}");
+    }
+    Ok(())
 }
 
 const H: i64 = 3_600_000;

@@ -1,16 +1,23 @@
 //! The contents of one data cell: a series' samples in one data column's time span, as a
 //! sequence of chunks, each `encoding:u8 uvarint(len) bytes`.
 //!
-//! Two encodings:
+//! Encodings:
 //! - `1`, XOR: Prometheus's chunk encoding, bit for bit (its `EncXOR` is also 1). Any value.
-//! - `0x81`, scaled delta: for cells whose values are all decimals with at most
-//!   [`MAX_DECIMALS`] digits after the point (integers, percentages, `0.5` steps, …), stored as
-//!   integers `v·10^e` with delta-of-delta varints, timestamps likewise. Byte-aligned and mostly
-//!   zeros for regular data, so the file's zstd compresses it far below XOR's bit stream. A
-//!   value round-trips only if its bits come back identical (so -0.0, NaN and staleness markers
-//!   always take XOR).
+//! - `0x82`, scaled planes: for chunks whose values are all decimals with at most
+//!   [`MAX_DECIMALS`] digits after the point (integers, percentages, `%f`-printed ratios,
+//!   `0.01`-step CPU seconds, …), stored as integers `v·10^e`. Timestamps go first, as
+//!   delta-of-delta varints (nearly all zero bytes). Values are then differenced to the order
+//!   (0, 1 or 2) that leaves the smallest numbers for this chunk — order 1 for noisy gauges and
+//!   jittery counters, order 2 for steady ramps —, offset by their minimum so they are all
+//!   non-negative, and written as byte planes: every residual's lowest byte, then every
+//!   second byte, and so on, up to the widest residual. Planes of high bytes are runs of zeros
+//!   and the file's zstd removes them; low planes of noisy data stay near their entropy. A
+//!   value round-trips only if its bits come back identical (so -0.0, NaN and staleness
+//!   markers always take XOR).
+//! - `0x81`, scaled delta (written by earlier versions, still read): the same integers with
+//!   timestamp and value delta-of-delta varints interleaved.
 //!
-//! [`Encoding::Auto`] writes the smaller of the two per cell.
+//! [`Encoding::Auto`] writes the smaller of XOR and scaled planes per chunk.
 use strata_head::chunk::{put_uvarint, put_varint, XorChunk, XorIter, MAX_SAMPLES};
 use strata_model::Sample;
 
@@ -18,6 +25,7 @@ use crate::{Error, Result};
 
 const ENC_XOR: u8 = 1;
 const ENC_SCALED: u8 = 0x81;
+const ENC_PLANES: u8 = 0x82;
 /// Most decimal digits tried for the scaled encoding.
 pub const MAX_DECIMALS: u32 = 6;
 /// Integers beyond this are not exact in an f64.
@@ -28,7 +36,7 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 pub enum Encoding {
     /// Prometheus XOR chunks only.
     Xor,
-    /// Per cell, the smaller of XOR and scaled delta.
+    /// Per chunk, the smaller of XOR and scaled planes.
     #[default]
     Auto,
 }
@@ -43,12 +51,13 @@ pub(crate) fn encode(samples: &[Sample], enc: Encoding, out: &mut Vec<u8>) -> Re
         }
         let xor = xor.bytes();
         let scaled = match enc {
-            Encoding::Auto => encode_scaled(part),
+            Encoding::Auto => encode_planes(part),
             Encoding::Xor => None,
         };
         match scaled {
-            // Smaller even before compression, and it compresses much better.
-            Some(sc) if sc.len() <= xor.len() => put_chunk(out, ENC_SCALED, &sc),
+            // XOR's bit stream barely compresses; the planes are judged by what zstd will
+            // leave of them.
+            Some((sc, estimate)) if estimate <= xor.len() => put_chunk(out, ENC_PLANES, &sc),
             _ => put_chunk(out, ENC_XOR, xor),
         }
         n += 1;
@@ -93,6 +102,7 @@ pub(crate) fn decode(mut cell: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample
                 }
             }
             ENC_SCALED => decode_scaled(chunk, mint, maxt, out)?,
+            ENC_PLANES => decode_planes(chunk, mint, maxt, out)?,
             other => return Err(Error::Corrupt(format!("unknown chunk encoding {other:#x}"))),
         }
         chunks += 1;
@@ -105,11 +115,13 @@ fn decimals(samples: &[Sample]) -> Option<(u32, f64)> {
     'e: for e in 0..=MAX_DECIMALS {
         let scale = 10f64.powi(e as i32);
         for s in samples {
-            let x = s.v * scale;
-            if !x.is_finite() || x.abs() >= MAX_EXACT || x.round() != x {
+            // `v·10^e` is rarely an exact integer in binary (`0.123 * 1000.0` is not 123);
+            // what counts is that the nearest integer gives `v` back bit for bit, exactly as
+            // decoding computes it (this also sends -0.0 to XOR).
+            let x = (s.v * scale).round();
+            if !x.is_finite() || x.abs() >= MAX_EXACT {
                 continue 'e;
             }
-            // Exactly what decoding computes (this also sends -0.0 to XOR).
             if ((x as i64) as f64 / scale).to_bits() != s.v.to_bits() {
                 continue 'e;
             }
@@ -119,15 +131,161 @@ fn decimals(samples: &[Sample]) -> Option<(u32, f64)> {
     None
 }
 
-/// `uvarint(n) varint(t0) varint(v0) u8(e)`, then per later sample the timestamp's and the
-/// integer's delta-of-delta (the first: plain deltas), zig-zag varints.
+/// `uvarint(n) varint(t0) u8(e) varint(v0)`, the timestamps' delta-of-delta varints (the first:
+/// a plain delta), then the values as described in the module docs: `u8(order)`, for order 2
+/// `varint(v1 - v0)`, `varint(base)`, `uvarint(step)`, `u8(width)`, `width` byte planes of
+/// `(diff - base) / step` (`step`: the residuals' greatest common divisor, e.g. 4096 for
+/// byte counts of whole pages). Also returns about how many bytes zstd will leave of it.
+fn encode_planes(samples: &[Sample]) -> Option<(Vec<u8>, usize)> {
+    let (e, scale) = decimals(samples)?;
+    let first = samples.first()?;
+    let ints: Vec<i64> = samples.iter().map(|s| (s.v * scale).round() as i64).collect();
+    let mut out = Vec::with_capacity(samples.len() * 3 + 32);
+    put_uvarint(&mut out, samples.len() as u64);
+    put_varint(&mut out, first.t);
+    out.push(e as u8);
+    put_varint(&mut out, ints[0]);
+    if samples.len() == 1 {
+        let n = out.len();
+        return Some((out, n));
+    }
+    // Estimated bits after compression: runs of zero bytes all but vanish.
+    let mut bits = 8 * out.len() as u64 + 64;
+    let mut pdt = 0i64;
+    for w in samples.windows(2) {
+        let dt = w[1].t.wrapping_sub(w[0].t);
+        let at = out.len();
+        put_varint(&mut out, dt.wrapping_sub(pdt));
+        bits += if dt == pdt { 1 } else { 8 * (out.len() - at) as u64 };
+        pdt = dt;
+    }
+    // Differences of each order; the one whose residuals need the fewest bits wins.
+    let d1: Vec<i64> = ints.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let d2: Vec<i64> = d1.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let candidates: [(u8, &[i64]); 3] = [(0, &ints[1..]), (1, &d1), (2, &d2)];
+    let (order, residuals, base, step, cost) = candidates
+        .into_iter()
+        .map(|(order, d)| {
+            let base = d.iter().copied().min().unwrap_or(0);
+            let r: Vec<u64> = d.iter().map(|&x| x.wrapping_sub(base) as u64).collect();
+            let step = r.iter().fold(0, |g, &x| gcd(g, x)).max(1);
+            let cost: u64 = r.iter().map(|&x| u64::from(64 - (x / step).leading_zeros())).sum();
+            (order, r, base, step, cost)
+        })
+        .min_by_key(|c| c.4)?;
+    out.push(order);
+    if order == 2 {
+        put_varint(&mut out, d1[0]);
+    }
+    put_varint(&mut out, base);
+    put_uvarint(&mut out, step);
+    let max = residuals.iter().max().map_or(0, |&m| m / step);
+    let width = (64 - max.leading_zeros()).div_ceil(8);
+    out.push(width as u8);
+    for k in 0..width {
+        out.extend(residuals.iter().map(|&x| ((x / step) >> (8 * k)) as u8));
+    }
+    // A byte of Huffman overhead per 8 residuals.
+    bits += cost + residuals.len() as u64;
+    Some((out, bits.div_ceil(8) as usize))
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn decode_planes(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+    let corrupt = || Error::Corrupt("bad scaled-planes chunk".into());
+    let mut r = Reader(b);
+    let n = usize::try_from(r.uvarint().ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+    let t0 = r.varint().ok_or_else(corrupt)?;
+    let e = r.byte().ok_or_else(corrupt)?;
+    let v0 = r.varint().ok_or_else(corrupt)?;
+    // Every later sample takes at least one timestamp byte: bounds `n` before allocating.
+    if u32::from(e) > MAX_DECIMALS || n == 0 || n - 1 > r.0.len() {
+        return Err(corrupt());
+    }
+    let scale = 10f64.powi(i32::from(e));
+    let mut ts = Vec::with_capacity(n);
+    ts.push(t0);
+    let (mut t, mut dt) = (t0, 0i64);
+    for _ in 1..n {
+        dt = dt.wrapping_add(r.varint().ok_or_else(corrupt)?);
+        t = t.wrapping_add(dt);
+        ts.push(t);
+    }
+    let mut vs = Vec::with_capacity(n);
+    vs.push(v0);
+    if n > 1 {
+        let order = r.byte().ok_or_else(corrupt)?;
+        let v1_delta = if order == 2 { Some(r.varint().ok_or_else(corrupt)?) } else { None };
+        let base = r.varint().ok_or_else(corrupt)?;
+        let step = r.uvarint().ok_or_else(corrupt)?;
+        let width = usize::from(r.byte().ok_or_else(corrupt)?);
+        let count = match order {
+            0 | 1 => n - 1,
+            2 => n - 2,
+            _ => return Err(corrupt()),
+        };
+        if width > 8 || r.0.len() != width * count {
+            return Err(corrupt());
+        }
+        let planes = r.0;
+        let residual = |i: usize| -> i64 {
+            let mut x = 0u64;
+            for k in 0..width {
+                x |= u64::from(planes[k * count + i]) << (8 * k);
+            }
+            (x.wrapping_mul(step) as i64).wrapping_add(base)
+        };
+        match (order, v1_delta) {
+            (0, _) => vs.extend((0..count).map(residual)),
+            (1, _) => {
+                let mut v = v0;
+                for i in 0..count {
+                    v = v.wrapping_add(residual(i));
+                    vs.push(v);
+                }
+            }
+            (_, Some(d1)) => {
+                let (mut v, mut d) = (v0.wrapping_add(d1), d1);
+                vs.push(v);
+                for i in 0..count {
+                    d = d.wrapping_add(residual(i));
+                    v = v.wrapping_add(d);
+                    vs.push(v);
+                }
+            }
+            _ => return Err(corrupt()),
+        }
+    } else if !r.0.is_empty() {
+        return Err(corrupt());
+    }
+    for (&t, &v) in ts.iter().zip(&vs) {
+        if t > maxt {
+            break;
+        }
+        if t >= mint {
+            out.push(Sample { t, v: v as f64 / scale });
+        }
+    }
+    Ok(())
+}
+
+/// The encoding earlier versions wrote (`0x81`): `uvarint(n) varint(t0) varint(v0) u8(e)`, then
+/// per later sample the timestamp's and the integer's delta-of-delta (the first: plain
+/// deltas), zig-zag varints. Kept to test that such cells still read.
+#[cfg(test)]
 fn encode_scaled(samples: &[Sample]) -> Option<Vec<u8>> {
     let (e, scale) = decimals(samples)?;
     let first = samples.first()?;
     let mut out = Vec::with_capacity(samples.len() * 2 + 16);
     put_uvarint(&mut out, samples.len() as u64);
     put_varint(&mut out, first.t);
-    let ints: Vec<i64> = samples.iter().map(|s| (s.v * scale) as i64).collect();
+    let ints: Vec<i64> = samples.iter().map(|s| (s.v * scale).round() as i64).collect();
     put_varint(&mut out, ints[0]);
     out.push(e as u8);
     let (mut pt, mut pdt, mut pv, mut pdv) = (first.t, 0i64, ints[0], 0i64);
@@ -227,9 +385,9 @@ mod tests {
             .collect();
         let mut cell = Vec::new();
         encode(&s, Encoding::Auto, &mut cell).unwrap();
-        assert_eq!(cell[0], ENC_SCALED);
-        // Two zero bytes per sample before compression.
-        assert!(cell.len() < 2 * 480 + 30, "{}", cell.len());
+        assert_eq!(cell[0], ENC_PLANES);
+        // One zero byte per timestamp; constant deltas leave no value planes at all.
+        assert!(cell.len() < 480 + 30, "{}", cell.len());
         assert_eq!(roundtrip(&s, Encoding::Auto), s);
         let mut x = Vec::new();
         encode(&s, Encoding::Xor, &mut x).unwrap();
@@ -238,6 +396,55 @@ mod tests {
         let mut out = Vec::new();
         decode(&cell, s[10].t, s[12].t, &mut out).unwrap();
         assert_eq!(out, s[10..=12].to_vec());
+    }
+
+    #[test]
+    fn each_kind_of_series_gets_the_order_that_suits_it() {
+        let t = |k: i64| 1_700_000_000_000 + k * 15_000;
+        let noise = |k: i64| {
+            let mut z = (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            ((z ^ (z >> 32)) % 101) as f64
+        };
+        let cases: [(&str, Box<dyn Fn(i64) -> f64>, u8, u64, usize); 5] = [
+            // Noise around a level: the values themselves, one byte wide.
+            ("gauge", Box::new(|k| 200.0 + noise(k)), 0, 1, 1),
+            // A counter with jitter: its deltas.
+            ("counter", Box::new(|k| (1e12 + k as f64 * 3e4 + noise(k)).floor()), 1, 1, 1),
+            // Whole pages: the residuals' common factor 4096 is divided out.
+            ("pages", Box::new(|k| 4096.0 * (1e6 + noise(k))), 0, 4096, 1),
+            // A steady ramp: delta-of-delta is zero, no planes.
+            ("ramp", Box::new(|k| k as f64 * 2.5), 1, 1, 0),
+            // Constant: the values, all equal to their minimum.
+            ("constant", Box::new(|_| 7.0), 0, 1, 0),
+        ];
+        for (name, f, order, step, width) in cases {
+            let s: Vec<Sample> = (0..480).map(|k| Sample { t: t(k), v: f(k) }).collect();
+            let (enc, _) = encode_planes(&s).unwrap();
+            // Past the header and the 479 timestamp varints: order, base, step, width, planes.
+            let mut r = Reader(&enc);
+            let _ = (r.uvarint(), r.varint(), r.byte(), r.varint());
+            for _ in 1..480 {
+                r.varint().unwrap();
+            }
+            assert_eq!(r.byte(), Some(order), "{name}");
+            r.varint().unwrap();
+            assert_eq!(r.uvarint(), Some(step), "{name}");
+            assert_eq!(r.byte().map(usize::from), Some(width), "{name}");
+            assert_eq!(r.0.len(), 479 * width, "{name}");
+            assert_eq!(roundtrip(&s, Encoding::Auto), s, "{name}");
+        }
+    }
+
+    #[test]
+    fn cells_of_the_earlier_scaled_encoding_still_read() {
+        let s: Vec<Sample> =
+            (0..100).map(|k| Sample { t: 1000 + k * 15_000, v: (k * k) as f64 * 0.25 }).collect();
+        let mut cell = Vec::new();
+        put_chunk(&mut cell, ENC_SCALED, &encode_scaled(&s).unwrap());
+        let mut out = Vec::new();
+        decode(&cell, i64::MIN, i64::MAX, &mut out).unwrap();
+        assert_eq!(out, s);
     }
 
     #[test]
@@ -262,7 +469,15 @@ mod tests {
     #[test]
     fn corrupt_cells_are_errors() {
         let mut out = Vec::new();
-        for bad in [&[0x81u8, 5, 1, 2][..], &[7, 1, 0], &[1, 200]] {
+        for bad in [
+            &[0x81u8, 5, 1, 2][..],
+            &[7, 1, 0],
+            &[1, 200],
+            // n = 3 but one timestamp; then a width of 9 and a plane that is too short.
+            &[0x82, 4, 3, 0, 0, 0],
+            &[0x82, 10, 3, 0, 0, 0, 0, 0, 1, 0, 1, 9],
+            &[0x82, 11, 3, 0, 0, 0, 0, 0, 1, 0, 1, 1, 5],
+        ] {
             assert!(decode(bad, i64::MIN, i64::MAX, &mut out).is_err(), "{bad:?}");
         }
     }
