@@ -74,7 +74,10 @@ fn per_metric(args: &BlocksArgs) -> Result<()> {
                 );
                 // Two hours somewhere in the second day, busy and idle spells included.
                 let samples = (0..steps)
-                    .map(|k| Sample { t: 2 * H + k as i64 * interval, v: gpu_fleet::value(i, 5760 + k) })
+                    .map(|k| Sample {
+                        t: 2 * H + k as i64 * interval,
+                        v: gpu_fleet::value(i, 5760 + k),
+                    })
                     .collect();
                 (labels, samples)
             })

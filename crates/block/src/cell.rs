@@ -406,7 +406,9 @@ mod tests {
             z = (z ^ (z >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             ((z ^ (z >> 32)) % 101) as f64
         };
-        let cases: [(&str, Box<dyn Fn(i64) -> f64>, u8, u64, usize); 5] = [
+        // Name, values, then the order, step and plane count the encoder should pick.
+        type Case<'a> = (&'a str, Box<dyn Fn(i64) -> f64 + 'a>, u8, u64, usize);
+        let cases: [Case; 5] = [
             // Noise around a level: the values themselves, one byte wide.
             ("gauge", Box::new(|k| 200.0 + noise(k)), 0, 1, 1),
             // A counter with jitter: its deltas.

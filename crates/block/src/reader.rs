@@ -249,7 +249,11 @@ impl BlockReader {
     }
 
     /// The rows of row groups `rgs` that match all `matchers`.
-    async fn matching_rows_in(&self, matchers: &[Matcher], rgs: Vec<usize>) -> Result<Vec<Matched>> {
+    async fn matching_rows_in(
+        &self,
+        matchers: &[Matcher],
+        rgs: Vec<usize>,
+    ) -> Result<Vec<Matched>> {
         if rgs.is_empty() {
             return Ok(Vec::new());
         }

@@ -269,10 +269,9 @@ fn compactor_deletes_abandoned_uploads_only_after_the_delay() {
             partial_delay_ms: 24 * H,
         };
         let c = Compactor::new(Arc::clone(&store), cfg, BlockOptions::default());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as i64;
         // Written just now: it may still be uploading.
         assert_eq!(c.run_once(now + H).await.unwrap().partial_deleted, 0);
         assert_eq!(list_blocks(&store, "tenant-a").await.unwrap().partial.len(), 1);
@@ -316,7 +315,10 @@ fn merge_streams_overlapping_sources_across_row_groups() {
                 .map(|i| {
                     // Sources overlap in time; values say which source a sample came from.
                     let samples = (src as i64 * 30..src as i64 * 30 + 60)
-                        .map(|k| Sample { t: k * 60_000, v: (src * 1000 + i) as f64 + k as f64 / 64.0 })
+                        .map(|k| Sample {
+                            t: k * 60_000,
+                            v: (src * 1000 + i) as f64 + k as f64 / 64.0,
+                        })
                         .collect();
                     (labels(i), samples)
                 })
@@ -335,7 +337,10 @@ fn merge_streams_overlapping_sources_across_row_groups() {
         let meta = crate::compact::merge(&store, &metas, (0, 2 * H), &opts, 0).await.unwrap();
         let want = strata_model::merge_series(parts);
         assert_eq!(meta.stats.num_series, want.len() as u64);
-        assert_eq!(meta.stats.num_samples, want.iter().map(|s| s.samples.len() as u64).sum::<u64>());
+        assert_eq!(
+            meta.stats.num_samples,
+            want.iter().map(|s| s.samples.len() as u64).sum::<u64>()
+        );
         let r = BlockReader::open(Arc::clone(&store), meta).await.unwrap();
         assert!(r.num_row_groups() > 5);
         let mut got = r.read_all().await.unwrap();

@@ -81,8 +81,8 @@ pub fn value(i: usize, step: usize) -> f64 {
         0 | 1 => 0.0,
         // DCGM_FI_DEV_FB_USED / _FREE (MiB), changing every 10 minutes.
         2 | 3 => {
-            let used = if busy { 70_000.0 } else { 500.0 }
-                + (mix(h ^ (step as u64 / 40)) % 4096) as f64;
+            let used =
+                if busy { 70_000.0 } else { 500.0 } + (mix(h ^ (step as u64 / 40)) % 4096) as f64;
             if i % METRICS.len() == 2 {
                 used
             } else {
