@@ -6,7 +6,8 @@
 //! `cargo bench -p strata-benches --bench blocks` (10 000 series, 7 days, 15 s). Settings come
 //! from the environment: `SERIES`, `DAYS`, `INTERVAL_MS`, `STEP_S`, `DIR` (kept), `XOR_ONLY=1`
 //! (XOR chunks only), `QUERY` (one query instead of the default set), `PER_METRIC=1` (only
-//! bytes per sample of each metric alone, both encodings).
+//! bytes per sample of each metric alone, both encodings), `REUSE=1` with `DIR` (query the
+//! blocks an earlier run left in `DIR`, written the same UTC day).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +34,7 @@ struct BlocksArgs {
     step_s: i64,
     query: Vec<String>,
     xor_only: bool,
+    reuse: bool,
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -49,6 +51,7 @@ fn main() -> Result<()> {
         step_s: env("STEP_S", 600),
         query: std::env::var("QUERY").ok().into_iter().collect(),
         xor_only: env("XOR_ONLY", 0) == 1,
+        reuse: env("REUSE", 0) == 1,
     };
     if env("PER_METRIC", 0) == 1 {
         return per_metric(&args);
@@ -121,7 +124,9 @@ async fn run(args: BlocksArgs) -> Result<()> {
     let tmp;
     let dir = match &args.dir {
         Some(d) => {
-            let _ = std::fs::remove_dir_all(d);
+            if !args.reuse {
+                let _ = std::fs::remove_dir_all(d);
+            }
             d.clone()
         }
         None => {
@@ -161,6 +166,12 @@ async fn run(args: BlocksArgs) -> Result<()> {
     let end = (now / (24 * H)) * (24 * H);
     let start = end - args.days * 24 * H;
     let interval = args.interval_ms.max(1);
+    if args.reuse {
+        let catalog = Arc::new(Catalog::new(Arc::clone(&store)));
+        let n = catalog.refresh().await?;
+        println!("querying the {n} blocks in {}", dir.display());
+        return run_queries(&args, catalog, tenant, start, end).await;
+    }
     println!(
         "writing {} series × {} days at {}s into 2h blocks in {}",
         args.series,
@@ -245,6 +256,21 @@ async fn run(args: BlocksArgs) -> Result<()> {
         peak_rss_mib()
     );
 
+    run_queries(&args, catalog, tenant, start, end).await?;
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Times each query over `[start, end)` from the blocks alone.
+async fn run_queries(
+    args: &BlocksArgs,
+    catalog: Arc<Catalog>,
+    tenant: &str,
+    start: i64,
+    end: i64,
+) -> Result<()> {
     let queries = if args.query.is_empty() {
         vec![
             "avg(DCGM_FI_DEV_GPU_TEMP)".to_string(),
@@ -276,9 +302,6 @@ async fn run(args: BlocksArgs) -> Result<()> {
             best,
             peak_rss_mib()
         );
-    }
-    if args.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }

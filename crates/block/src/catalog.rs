@@ -185,12 +185,22 @@ impl Queryable for Catalog {
         mint: i64,
         maxt: i64,
     ) -> strata_model::Result<Vec<RawSeries>> {
-        let blocks = self.overlapping(tenant.as_str(), mint, maxt);
-        let parts =
-            futures::future::try_join_all(blocks.iter().map(|b| b.select(matchers, mint, maxt)))
-                .await
-                .map_err(to_model)?;
-        Ok(merge_series(parts))
+        // One task per block, so their decoding runs on all cores; dropping the set (a query
+        // given up) stops them.
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, b) in self.overlapping(tenant.as_str(), mint, maxt).into_iter().enumerate() {
+            let matchers = matchers.to_vec();
+            tasks.spawn(async move { (i, b.select(&matchers, mint, maxt).await) });
+        }
+        let mut parts = Vec::with_capacity(tasks.len());
+        while let Some(done) = tasks.join_next().await {
+            let (i, part) =
+                done.map_err(|e| strata_model::Error::Internal(format!("block read: {e}")))?;
+            parts.push((i, part.map_err(to_model)?));
+        }
+        // In block order, whatever order they finished in.
+        parts.sort_by_key(|(i, _)| *i);
+        Ok(merge_series(parts.into_iter().map(|(_, p)| p).collect()))
     }
 }
 

@@ -84,6 +84,7 @@ pub(crate) fn decode(mut cell: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample
             ENC_XOR => {
                 let mut it = XorIter::new(chunk);
                 let want = strata_head::chunk::num_samples(chunk);
+                out.reserve(want);
                 let mut got = 0;
                 for (t, v) in it.by_ref() {
                     got += 1;
@@ -209,6 +210,7 @@ fn decode_planes(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Resul
         return Err(corrupt());
     }
     let scale = 10f64.powi(i32::from(e));
+    // Timestamps first: they say which samples are wanted, and the values follow them.
     let mut ts = Vec::with_capacity(n);
     ts.push(t0);
     let (mut t, mut dt) = (t0, 0i64);
@@ -217,59 +219,58 @@ fn decode_planes(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Resul
         t = t.wrapping_add(dt);
         ts.push(t);
     }
-    let mut vs = Vec::with_capacity(n);
-    vs.push(v0);
-    if n > 1 {
-        let order = r.byte().ok_or_else(corrupt)?;
-        let v1_delta = if order == 2 { Some(r.varint().ok_or_else(corrupt)?) } else { None };
-        let base = r.varint().ok_or_else(corrupt)?;
-        let step = r.uvarint().ok_or_else(corrupt)?;
-        let width = usize::from(r.byte().ok_or_else(corrupt)?);
-        let count = match order {
-            0 | 1 => n - 1,
-            2 => n - 2,
-            _ => return Err(corrupt()),
-        };
-        if width > 8 || r.0.len() != width * count {
-            return Err(corrupt());
+    let first = ts.partition_point(|&t| t < mint);
+    let end = ts.partition_point(|&t| t <= maxt);
+    out.reserve(end.saturating_sub(first));
+    let mut emit = |i: usize, v: i64| {
+        if (first..end).contains(&i) {
+            out.push(Sample { t: ts[i], v: v as f64 / scale });
         }
-        let planes = r.0;
-        let residual = |i: usize| -> i64 {
-            let mut x = 0u64;
-            for k in 0..width {
-                x |= u64::from(planes[k * count + i]) << (8 * k);
-            }
-            (x.wrapping_mul(step) as i64).wrapping_add(base)
-        };
-        match (order, v1_delta) {
-            (0, _) => vs.extend((0..count).map(residual)),
-            (1, _) => {
-                let mut v = v0;
-                for i in 0..count {
-                    v = v.wrapping_add(residual(i));
-                    vs.push(v);
-                }
-            }
-            (_, Some(d1)) => {
-                let (mut v, mut d) = (v0.wrapping_add(d1), d1);
-                vs.push(v);
-                for i in 0..count {
-                    d = d.wrapping_add(residual(i));
-                    v = v.wrapping_add(d);
-                    vs.push(v);
-                }
-            }
-            _ => return Err(corrupt()),
-        }
-    } else if !r.0.is_empty() {
+    };
+    emit(0, v0);
+    if n == 1 {
+        return if r.0.is_empty() { Ok(()) } else { Err(corrupt()) };
+    }
+    let order = r.byte().ok_or_else(corrupt)?;
+    let d1 = if order == 2 { r.varint().ok_or_else(corrupt)? } else { 0 };
+    let base = r.varint().ok_or_else(corrupt)?;
+    let step = r.uvarint().ok_or_else(corrupt)?;
+    let width = usize::from(r.byte().ok_or_else(corrupt)?);
+    let count = match order {
+        0 | 1 => n - 1,
+        2 => n - 2,
+        _ => return Err(corrupt()),
+    };
+    if width > 8 || r.0.len() != width * count {
         return Err(corrupt());
     }
-    for (&t, &v) in ts.iter().zip(&vs) {
-        if t > maxt {
-            break;
+    let planes = r.0;
+    let residual = |i: usize| -> i64 {
+        let mut x = 0u64;
+        for k in 0..width {
+            x |= u64::from(planes[k * count + i]) << (8 * k);
         }
-        if t >= mint {
-            out.push(Sample { t, v: v as f64 / scale });
+        (x.wrapping_mul(step) as i64).wrapping_add(base)
+    };
+    // Past the last wanted sample nothing more is needed.
+    let stop = end.min(n);
+    match order {
+        0 => (1..stop).for_each(|i| emit(i, residual(i - 1))),
+        1 => {
+            let mut v = v0;
+            for i in 1..stop {
+                v = v.wrapping_add(residual(i - 1));
+                emit(i, v);
+            }
+        }
+        _ => {
+            let (mut v, mut d) = (v0.wrapping_add(d1), d1);
+            emit(1, v);
+            for i in 2..stop {
+                d = d.wrapping_add(residual(i - 2));
+                v = v.wrapping_add(d);
+                emit(i, v);
+            }
         }
     }
     Ok(())

@@ -38,6 +38,10 @@ pub fn merge_samples(a: Vec<Sample>, b: Vec<Sample>) -> Vec<Sample> {
 
 /// Merges lists of series by label set, sorted by labels; for a timestamp several lists hold,
 /// the earliest list's sample is kept. A single list is returned as it is.
+///
+/// A series' parts that do not overlap in time (blocks of different days, a head after its
+/// blocks: the common case) are concatenated with one copy; overlapping ones are merged in
+/// list order.
 pub fn merge_series(parts: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
     let mut parts = parts.into_iter().filter(|p| !p.is_empty());
     let Some(first) = parts.next() else { return Vec::new() };
@@ -45,15 +49,30 @@ pub fn merge_series(parts: Vec<Vec<RawSeries>>) -> Vec<RawSeries> {
     if rest.peek().is_none() {
         return first;
     }
-    let mut by: BTreeMap<Labels, Vec<Sample>> =
-        first.into_iter().map(|s| (s.labels, s.samples)).collect();
-    for s in rest.flatten() {
-        match by.remove(&s.labels) {
-            Some(earlier) => by.insert(s.labels, merge_samples(earlier, s.samples)),
-            None => by.insert(s.labels, s.samples),
-        };
+    let mut by: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+    for s in first.into_iter().chain(rest.flatten()) {
+        by.entry(s.labels).or_default().push(s.samples);
     }
-    by.into_iter().map(|(labels, samples)| RawSeries { labels, samples }).collect()
+    by.into_iter().map(|(labels, lists)| RawSeries { labels, samples: join(lists) }).collect()
+}
+
+/// One series' sample lists, in priority order, as one ascending list.
+fn join(mut lists: Vec<Vec<Sample>>) -> Vec<Sample> {
+    lists.retain(|l| !l.is_empty());
+    if lists.len() <= 1 {
+        return lists.pop().unwrap_or_default();
+    }
+    let mut by_start: Vec<&Vec<Sample>> = lists.iter().collect();
+    by_start.sort_by_key(|l| l[0].t);
+    let disjoint = by_start.windows(2).all(|w| w[0][w[0].len() - 1].t < w[1][0].t);
+    if disjoint {
+        let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        for l in by_start {
+            out.extend_from_slice(l);
+        }
+        return out;
+    }
+    lists.into_iter().reduce(merge_samples).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -86,6 +105,24 @@ mod tests {
         assert_eq!(m[0].labels, l1);
         assert_eq!(m[0].samples, vec![s(5, 0.5), s(10, 1.0)]);
         assert_eq!(m[1].labels, l2);
+    }
+
+    #[test]
+    fn disjoint_parts_are_concatenated_in_time_order_and_overlapping_ones_keep_priority() {
+        let l = Labels::from_pairs([("__name__", "up")]);
+        let part = |samples: Vec<Sample>| vec![RawSeries { labels: l.clone(), samples }];
+        // Given newest first (a head, then older blocks).
+        let m = merge_series(vec![
+            part(vec![s(7, 7.0), s(8, 8.0)]),
+            part(vec![s(1, 1.0), s(2, 2.0)]),
+            part(vec![]),
+            part(vec![s(4, 4.0)]),
+        ]);
+        assert_eq!(m[0].samples, vec![s(1, 1.0), s(2, 2.0), s(4, 4.0), s(7, 7.0), s(8, 8.0)]);
+        // Touching at one timestamp: the first list's sample wins.
+        let m =
+            merge_series(vec![part(vec![s(2, 20.0), s(3, 3.0)]), part(vec![s(1, 1.0), s(2, 2.0)])]);
+        assert_eq!(m[0].samples, vec![s(1, 1.0), s(2, 20.0), s(3, 3.0)]);
     }
 
     #[test]
