@@ -69,12 +69,7 @@ fn per_metric(args: &BlocksArgs) -> Result<()> {
         let mut rows: Vec<(Labels, Vec<Sample>)> = (m..args.series)
             .step_by(gpu_fleet::METRICS.len())
             .map(|i| {
-                let labels = Labels(
-                    gpu_fleet::label_pairs(i)
-                        .into_iter()
-                        .map(|(name, value)| Label { name: name.to_string(), value })
-                        .collect(),
-                );
+                let labels = fleet_labels(i);
                 // Two hours somewhere in the second day, busy and idle spells included.
                 let samples = (0..steps)
                     .map(|k| Sample {
@@ -109,6 +104,16 @@ fn per_metric(args: &BlocksArgs) -> Result<()> {
 }
 
 const H: i64 = 3_600_000;
+
+/// The generator's labels of series `i`.
+fn fleet_labels(i: usize) -> Labels {
+    Labels(
+        gpu_fleet::label_pairs(i)
+            .into_iter()
+            .map(|(name, value)| Label { name: name.to_string(), value })
+            .collect(),
+    )
+}
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -145,17 +150,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
     let tenant = "bench";
 
     // Series sorted as blocks store them, each with its index in the generator.
-    let mut series: Vec<(Labels, usize)> = (0..args.series)
-        .map(|i| {
-            let labels = Labels(
-                gpu_fleet::label_pairs(i)
-                    .into_iter()
-                    .map(|(name, value)| Label { name: name.to_string(), value })
-                    .collect(),
-            );
-            (labels, i)
-        })
-        .collect();
+    let mut series: Vec<(Labels, usize)> = (0..args.series).map(|i| (fleet_labels(i), i)).collect();
     series.sort_by(|a, b| series_order(&a.0, &b.0));
     let names = label_names(series.iter().map(|(l, _)| l));
 

@@ -163,6 +163,18 @@ proptest! {
     }
 }
 
+/// Days merged 4h after they end; marks kept 1h, abandoned uploads 24h; no retention.
+fn compactor_config() -> crate::compact::CompactorConfig {
+    crate::compact::CompactorConfig {
+        range_ms: 24 * H,
+        grace_ms: 4 * H,
+        retention_ms: None,
+        tenant_retention_ms: Default::default(),
+        deletion_delay_ms: H,
+        partial_delay_ms: 24 * H,
+    }
+}
+
 #[test]
 fn compactor_merges_marks_deletes_and_indexes() {
     use crate::compact::{Compactor, CompactorConfig};
@@ -195,14 +207,7 @@ fn compactor_merges_marks_deletes_and_indexes() {
         ] {
             upload(&store, &b).await.unwrap();
         }
-        let cfg = CompactorConfig {
-            range_ms: 24 * H,
-            grace_ms: 4 * H,
-            retention_ms: None,
-            tenant_retention_ms: Default::default(),
-            deletion_delay_ms: H,
-            partial_delay_ms: 24 * H,
-        };
+        let cfg = compactor_config();
         let c = Compactor::new(Arc::clone(&store), cfg.clone(), BlockOptions::default());
         let rep = c.run_once(20 * H).await.unwrap();
         assert_eq!(rep.merged, 0, "the day is not closed yet");
@@ -241,7 +246,7 @@ fn compactor_merges_marks_deletes_and_indexes() {
 
 #[test]
 fn compactor_deletes_abandoned_uploads_only_after_the_delay() {
-    use crate::compact::{Compactor, CompactorConfig};
+    use crate::compact::Compactor;
     rt().block_on(async {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let rows = |t: i64| {
@@ -260,14 +265,7 @@ fn compactor_deletes_abandoned_uploads_only_after_the_delay() {
         assert_eq!(listing.partial.keys().copied().collect::<Vec<_>>(), vec![partial.meta.ulid]);
         assert!(listing.complete.contains(&done.meta.ulid));
 
-        let cfg = CompactorConfig {
-            range_ms: 24 * H,
-            grace_ms: 4 * H,
-            retention_ms: None,
-            tenant_retention_ms: Default::default(),
-            deletion_delay_ms: H,
-            partial_delay_ms: 24 * H,
-        };
+        let cfg = compactor_config();
         let c = Compactor::new(Arc::clone(&store), cfg, BlockOptions::default());
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()

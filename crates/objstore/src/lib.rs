@@ -49,7 +49,9 @@ impl Error {
 }
 
 /// S3 settings beyond the URL; each falls back to the usual `AWS_*` environment variables.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Also the `bucket.s3` section of the config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct S3Options {
     /// `http://127.0.0.1:9000` for a local S3-compatible server; empty for AWS.
     pub endpoint: Option<String>,

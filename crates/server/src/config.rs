@@ -168,25 +168,13 @@ impl Default for RawBlocks {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawS3 {
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
-    pub virtual_hosted_style: bool,
-    pub allow_http: bool,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawBucket {
     /// `file:///path`, `s3://bucket/prefix`, `gs://…`, `az://…`, `memory://`; empty means
     /// `<data_dir>/bucket`.
     pub url: String,
-    pub s3: RawS3,
+    pub s3: strata_objstore::S3Options,
     pub request_timeout: Millis,
     pub max_retries: usize,
 }
@@ -195,7 +183,7 @@ impl Default for RawBucket {
     fn default() -> Self {
         RawBucket {
             url: String::new(),
-            s3: RawS3::default(),
+            s3: strata_objstore::S3Options::default(),
             request_timeout: Millis(30_000),
             max_retries: 5,
         }
@@ -462,18 +450,9 @@ fn validate_storage(
             ),
         ));
     }
-    let s3 = &bucket.s3;
     let cfg = strata_objstore::BucketConfig {
         url,
-        s3: strata_objstore::S3Options {
-            endpoint: s3.endpoint.clone(),
-            region: s3.region.clone(),
-            access_key_id: s3.access_key_id.clone(),
-            secret_access_key: s3.secret_access_key.clone(),
-            session_token: s3.session_token.clone(),
-            virtual_hosted_style: s3.virtual_hosted_style,
-            allow_http: s3.allow_http,
-        },
+        s3: bucket.s3.clone(),
         request_timeout: Duration::from_millis(bucket.request_timeout.0.max(1)),
         max_retries: bucket.max_retries,
     };
