@@ -13,7 +13,8 @@ use prost::Message;
 use strata_proto::raft_v1::MetricMetadata;
 
 use crate::wire::{
-    bytes_field_len, put_bytes, put_key, put_varint, varint_len, Fields, WireResult, WireType,
+    bytes_field_len, put_bytes, put_key, put_varint, varint_len, Fields, WireError, WireResult,
+    WireType,
 };
 
 // Field numbers of `ShardBatch` and `SeriesSamples`.
@@ -24,8 +25,24 @@ const SERIES_HASH: u32 = 1;
 const SERIES_LABELS: u32 = 2;
 const SERIES_TIMESTAMPS: u32 = 3;
 const SERIES_VALUES: u32 = 4;
+const SERIES_LABEL_PAIRS: u32 = 5;
 /// The one-byte key of a `SeriesSamples.labels` string.
 const LABELS_KEY: u8 = (SERIES_LABELS << 3) as u8 | WireType::LengthDelimited as u8;
+/// The one-byte keys inside `label_pairs`: `TimeSeries.labels`, `Label.name`, `Label.value`.
+pub(crate) const PAIR_KEY: u8 = 0x0a;
+pub(crate) const NAME_KEY: u8 = 0x0a;
+pub(crate) const VALUE_KEY: u8 = 0x12;
+
+/// One `prometheus.Label` in its short form (a name then a value, each under 128 bytes, and
+/// nothing else), the form [`BatchWriter::push_series_raw`] accepts; `None` otherwise.
+#[inline(always)]
+pub(crate) fn short_label(msg: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut l = Fields::new(msg);
+    match (l.short_bytes(NAME_KEY), l.short_bytes(VALUE_KEY)) {
+        (Some(name), Some(value)) if l.is_empty() => Some((name, value)),
+        _ => None,
+    }
+}
 
 /// Builds one shard's log entry series by series.
 #[derive(Debug)]
@@ -94,6 +111,49 @@ impl BatchWriter {
             for &(_, v) in samples {
                 out.extend_from_slice(&v.to_le_bytes());
             }
+        }
+        debug_assert_eq!(out.len() - start, len);
+    }
+
+    /// Appends a `SeriesSamples` whose labels are `raw`: back-to-back `TimeSeries.labels`
+    /// fields of a request, every one with a one-byte length and in [`short_label`] form,
+    /// sorted and valid. Copied in one piece rather than label by label.
+    pub(crate) fn push_series_raw(&mut self, hash: u64, raw: &[u8], samples: &[(i64, f64)]) {
+        let ts_len: usize = samples.iter().map(|&(t, _)| varint_len(t as u64)).sum();
+        let vs_len = 8 * samples.len();
+        let mut len = 0;
+        if hash != 0 {
+            len += 1 + varint_len(hash);
+        }
+        if !samples.is_empty() {
+            len += bytes_field_len(ts_len) + bytes_field_len(vs_len);
+        }
+        if !raw.is_empty() {
+            len += bytes_field_len(raw.len());
+        }
+        let out = &mut self.buf;
+        out.reserve(len + 4);
+        put_key(BATCH_SERIES, WireType::LengthDelimited, out);
+        put_varint(len as u64, out);
+        let start = out.len();
+        if hash != 0 {
+            put_key(SERIES_HASH, WireType::Varint, out);
+            put_varint(hash, out);
+        }
+        if !samples.is_empty() {
+            put_key(SERIES_TIMESTAMPS, WireType::LengthDelimited, out);
+            put_varint(ts_len as u64, out);
+            for &(t, _) in samples {
+                put_varint(t as u64, out);
+            }
+            put_key(SERIES_VALUES, WireType::LengthDelimited, out);
+            put_varint(vs_len as u64, out);
+            for &(_, v) in samples {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        if !raw.is_empty() {
+            put_bytes(SERIES_LABEL_PAIRS, raw, out);
         }
         debug_assert_eq!(out.len() - start, len);
     }
@@ -180,6 +240,17 @@ impl<'a> DecodedBatch<'a> {
                         self.labels.push(l);
                     }
                 }
+                SERIES_LABEL_PAIRS => {
+                    let mut p = Fields::new(f.bytes(wt)?);
+                    while !p.is_empty() {
+                        let (name, value) = p
+                            .short_bytes(PAIR_KEY)
+                            .and_then(short_label)
+                            .ok_or(WireError::from_static("malformed label_pairs"))?;
+                        self.labels.push(name);
+                        self.labels.push(value);
+                    }
+                }
                 SERIES_TIMESTAMPS => f.repeated_int64(wt, &mut self.timestamps)?,
                 SERIES_VALUES => f.repeated_double(wt, &mut self.values)?,
                 _ => f.skip(field, wt)?,
@@ -240,6 +311,7 @@ mod tests {
                         .collect(),
                     timestamps: samples.iter().map(|s| s.0).collect(),
                     values: samples.iter().map(|s| s.1).collect(),
+                    label_pairs: Vec::new(),
                 })
                 .collect(),
             metadata: metadata.to_vec(),

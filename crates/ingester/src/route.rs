@@ -9,9 +9,9 @@ use strata_proto::prometheus::{
 use strata_proto::raft_v1::MetricMetadata;
 use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Request};
 
-use crate::batch::BatchWriter;
+use crate::batch::{short_label, BatchWriter, PAIR_KEY};
 use crate::validate::check_labels;
-use crate::wire::{Fields, WireError, WireResult, WireType};
+use crate::wire::{Fields, WireError, WireResult};
 
 /// Size limits applied before any decoding work is done.
 #[derive(Debug, Clone, Copy)]
@@ -119,18 +119,26 @@ impl<'a> Router<'a> {
 
     /// Validates one series (sorting its labels) and writes it into its shard's entry.
     /// `pairs` are slices of the request body; nothing is copied until the entry is written.
-    fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, samples: &[(i64, f64)]) {
-        if let Err(e) = check_labels(pairs) {
-            self.out.invalid(e, samples.len());
-            return;
-        }
+    /// `raw`, when given, is the same labels as the request encoded them (see
+    /// [`BatchWriter::push_series_raw`]), copied as they are if validation left them alone.
+    fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, raw: Option<&[u8]>, samples: &[(i64, f64)]) {
+        let canonical = match check_labels(pairs) {
+            Ok(canonical) => canonical,
+            Err(e) => {
+                self.out.invalid(e, samples.len());
+                return;
+            }
+        };
         if samples.is_empty() {
             return;
         }
         let hash = label_hash(pairs.iter().copied());
         let shard = shard_of(self.tenant_hash, hash, self.shards);
         self.out.samples += samples.len() as u64;
-        self.slot(shard).push_series(hash, pairs, samples);
+        match raw {
+            Some(raw) if canonical => self.slot(shard).push_series_raw(hash, raw, samples),
+            _ => self.slot(shard).push_series(hash, pairs, samples),
+        }
     }
 
     fn add_metadata(&mut self, md: MetricMetadata) {
@@ -215,8 +223,9 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
                 let msg = f.bytes(wt).map_err(invalid)?;
                 pairs.clear();
                 samples.clear();
-                decode_v1_series(msg, &mut pairs, &mut samples, &mut r.out).map_err(invalid)?;
-                r.add(&mut pairs, &samples);
+                let raw =
+                    decode_v1_series(msg, &mut pairs, &mut samples, &mut r.out).map_err(invalid)?;
+                r.add(&mut pairs, raw, &samples);
             }
             WRITE_METADATA => {
                 let msg = f.bytes(wt).map_err(invalid)?;
@@ -238,17 +247,46 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
 }
 
 /// One `prometheus.TimeSeries`: labels into `pairs`, samples into `samples`; exemplars and
-/// histograms are checked and counted, not kept.
+/// histograms are checked and counted, not kept. Returns the labels' bytes as they lie in
+/// `msg` when they are back to back and every one is in [`short_label`] form.
 fn decode_v1_series<'a>(
     msg: &'a [u8],
     pairs: &mut Vec<(&'a [u8], &'a [u8])>,
     samples: &mut Vec<(i64, f64)>,
     out: &mut Routed,
-) -> WireResult<()> {
+) -> WireResult<Option<&'a [u8]>> {
+    // The labels' byte range, while they can still be passed on as they are.
+    let mut raw: Option<(usize, usize)> = None;
+    let mut raw_ok = true;
     let mut f = Fields::new(msg);
-    while let Some((field, wt)) = f.next_key()? {
+    loop {
+        let start = msg.len() - f.remaining();
+        let Some((field, wt)) = f.next_key()? else { break };
         match field {
-            SERIES_LABELS => pairs.push(decode_v1_label(f.bytes(wt)?)?),
+            SERIES_LABELS => {
+                let label = f.bytes(wt)?;
+                // A second run of labels, or a first label with a long key or length: pass
+                // the pairs instead.
+                raw_ok &= raw.is_none() && msg.len() - f.remaining() == start + 2 + label.len();
+                match short_label(label) {
+                    Some(pair) => pairs.push(pair),
+                    None => {
+                        raw_ok = false;
+                        pairs.push(decode_v1_label(label)?);
+                    }
+                }
+                // The rest of the labels usually follow back to back in short form.
+                while let Some(label) = f.short_bytes(PAIR_KEY) {
+                    match short_label(label) {
+                        Some(pair) => pairs.push(pair),
+                        None => {
+                            raw_ok = false;
+                            pairs.push(decode_v1_label(label)?);
+                        }
+                    }
+                }
+                raw = Some((start, msg.len() - f.remaining()));
+            }
             SERIES_SAMPLES => {
                 let (mut t, mut v) = (0, 0.0);
                 let mut s = Fields::new(f.bytes(wt)?);
@@ -273,20 +311,18 @@ fn decode_v1_series<'a>(
             _ => f.skip(field, wt)?,
         }
     }
-    Ok(())
+    Ok(match raw {
+        Some((start, end)) if raw_ok => msg.get(start..end),
+        _ => None,
+    })
 }
 
 /// One `prometheus.Label` as (name, value).
 #[inline]
 fn decode_v1_label(msg: &[u8]) -> WireResult<(&[u8], &[u8])> {
     // Nearly every label is exactly `name` then `value`, each under 128 bytes.
-    const NAME_KEY: u8 = (LABEL_NAME << 3) as u8 | WireType::LengthDelimited as u8;
-    const VALUE_KEY: u8 = (LABEL_VALUE << 3) as u8 | WireType::LengthDelimited as u8;
-    let mut l = Fields::new(msg);
-    if let (Some(name), Some(value)) = (l.short_bytes(NAME_KEY), l.short_bytes(VALUE_KEY)) {
-        if l.is_empty() {
-            return Ok((name, value));
-        }
+    if let Some(pair) = short_label(msg) {
+        return Ok(pair);
     }
     // Anything else: the general reader, from the start; the last occurrence wins.
     let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
@@ -368,7 +404,7 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
         }
         samples.clear();
         samples.extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
-        r.add(&mut pairs, &samples);
+        r.add(&mut pairs, None, &samples);
     }
     Ok(r.finish())
 }

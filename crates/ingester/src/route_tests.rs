@@ -48,6 +48,17 @@ fn all_series(r: &Routed) -> Vec<SeriesSamples> {
     decoded(r).into_iter().flat_map(|(_, b)| b.series).collect()
 }
 
+/// A routed series' flattened labels, whichever of the two fields holds them (`label_pairs`
+/// is a run of `TimeSeries.labels` fields, so the generated `TimeSeries` reads it).
+fn labels_of(s: &SeriesSamples) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = s.labels.iter().map(|b| b.to_vec()).collect();
+    for l in v1::TimeSeries::decode(&s.label_pairs[..]).unwrap().labels {
+        out.push(l.name.to_vec());
+        out.push(l.value.to_vec());
+    }
+    out
+}
+
 #[test]
 fn v1_routes_every_sample() {
     let body = v1_body(vec![
@@ -57,13 +68,14 @@ fn v1_routes_every_sample() {
     let r = run(WireVersion::V1, &body, 4).unwrap();
     assert_eq!(r.samples, 3);
     assert_eq!(r.invalid_series, 0);
-    let s = all_series(&r);
+    let mut s = all_series(&r);
     assert_eq!(s.len(), 2);
-    // Unsorted input comes out sorted.
-    for x in s {
-        assert_eq!(x.labels[0].as_ref(), b"__name__");
-        assert_eq!(x.labels.len(), 4);
-    }
+    s.sort_by_key(|x| x.timestamps.len());
+    // Unsorted input comes out sorted, label by label; sorted input is copied as it was.
+    assert!(s[0].label_pairs.is_empty() && s[0].labels.len() == 4);
+    assert!(s[1].labels.is_empty() && !s[1].label_pairs.is_empty());
+    assert_eq!(labels_of(&s[0]), [&b"__name__"[..], b"up", b"job", b"b"]);
+    assert_eq!(labels_of(&s[1]), [&b"__name__"[..], b"up", b"job", b"a"]);
 }
 
 #[test]
@@ -140,8 +152,7 @@ fn v2_symbols_and_metadata() {
     let r = run(WireVersion::V2, &v2_body(&syms, vec![ts]), 8).unwrap();
     assert_eq!(r.samples, 1);
     let s = all_series(&r);
-    let labels: Vec<&[u8]> = s[0].labels.iter().map(|b| b.as_ref()).collect();
-    assert_eq!(labels, vec![&b"__name__"[..], b"http_requests_total", b"job", b"api"]);
+    assert_eq!(labels_of(&s[0]), [&b"__name__"[..], b"http_requests_total", b"job", b"api"]);
     let md: Vec<MetricMetadata> = decoded(&r).into_iter().flat_map(|(_, b)| b.metadata).collect();
     assert_eq!(md.len(), 1);
     assert_eq!(md[0].metric_family_name, "http_requests_total");
@@ -213,5 +224,38 @@ proptest! {
         for (s, _) in &a.batches {
             prop_assert!(s.0 < shards);
         }
+    }
+
+    /// Whichever way a series' labels travel into the log entry (copied as the request held
+    /// them, or normalised pair by pair), the entry holds exactly the normalised labels and
+    /// their hash, for the generated decoder and for the shard's own reader alike.
+    #[test]
+    fn log_entries_hold_the_normalised_labels(
+        labels in prop::collection::vec(("[a-d]{1,2}", "[ -~]{0,3}|[a-z]{120,140}"), 0..6),
+        sorted in any::<bool>(),
+    ) {
+        let mut labels: Vec<(String, String)> = labels;
+        labels.push(("__name__".into(), "m".into()));
+        if sorted {
+            labels.sort();
+            labels.dedup_by(|a, b| a.0 == b.0);
+        }
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let r = run(WireVersion::V1, &v1_body(vec![series(&pairs, &[(1, 1.0)])]), 3).unwrap();
+        let mut want: Vec<(&[u8], &[u8])> =
+            pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+        if check_labels(&mut want).is_err() {
+            prop_assert_eq!(r.invalid_series, 1);
+            return Ok(());
+        }
+        let flat: Vec<Vec<u8>> = want.iter().flat_map(|(n, v)| [n.to_vec(), v.to_vec()]).collect();
+        let s = all_series(&r);
+        prop_assert_eq!(s.len(), 1);
+        prop_assert_eq!(labels_of(&s[0]), flat.clone());
+        prop_assert_eq!(s[0].hash, label_hash(want.iter().copied()));
+        let (_, entry) = &r.batches[0];
+        let d = crate::batch::DecodedBatch::decode(entry).unwrap();
+        let got: Vec<Vec<u8>> = d.series().flat_map(|(_, l, _, _)| l.iter().map(|x| x.to_vec())).collect();
+        prop_assert_eq!(got, flat);
     }
 }

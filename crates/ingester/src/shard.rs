@@ -179,6 +179,7 @@ impl strata_raft::Applier for ShardState {
                 labels: flat,
                 timestamps: samples.iter().map(|s| s.t).collect(),
                 values: samples.iter().map(|s| s.v).collect(),
+                label_pairs: Vec::new(),
             });
         });
         for (tenant, families) in self.metadata().iter() {
@@ -280,6 +281,7 @@ mod tests {
                     labels: flat,
                     timestamps: samples.iter().map(|s| s.0).collect(),
                     values: samples.iter().map(|s| s.1).collect(),
+                    label_pairs: Vec::new(),
                 }
             })
             .collect();

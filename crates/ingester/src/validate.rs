@@ -78,21 +78,28 @@ pub(crate) fn render(pairs: &[(&[u8], &[u8])]) -> String {
 
 /// Normalises and checks one series' labels in place: drops empty-valued labels (an empty
 /// value means "no label" in Prometheus), sorts by name if needed, and rejects invalid or
-/// duplicate names, invalid UTF-8 and a missing or invalid metric name.
-pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<(), String> {
-    pairs.retain(|(_, v)| !v.is_empty());
-    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
-        pairs.sort_by(|a, b| a.0.cmp(b.0));
-    }
-    let mut has_name = false;
-    for (i, (n, v)) in pairs.iter().enumerate() {
-        if i > 0 && pairs[i - 1].0 == *n {
+/// duplicate names, invalid UTF-8 and a missing or invalid metric name. `Ok(true)` when the
+/// labels came already normalised (nothing dropped or moved), the common case.
+pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<bool, String> {
+    // One pass for the common case: strictly increasing names (so no duplicates) and no
+    // empty values.
+    let canonical =
+        pairs.iter().all(|(_, v)| !v.is_empty()) && pairs.windows(2).all(|w| w[0].0 < w[1].0);
+    if !canonical {
+        pairs.retain(|(_, v)| !v.is_empty());
+        if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(format!(
                 "duplicate label name {:?} in series {}",
-                String::from_utf8_lossy(n),
+                String::from_utf8_lossy(w[0].0),
                 render(pairs)
             ));
         }
+    }
+    let mut has_name = false;
+    for (n, v) in pairs.iter() {
         // Label values are nearly always ASCII, which is checked a word at a time.
         if !v.is_ascii() && std::str::from_utf8(v).is_err() {
             return Err(format!(
@@ -121,7 +128,7 @@ pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<(), String
     if !has_name {
         return Err(format!("series has no metric name (__name__): {}", render(pairs)));
     }
-    Ok(())
+    Ok(canonical)
 }
 
 #[cfg(test)]
@@ -135,8 +142,11 @@ mod tests {
     #[test]
     fn accepts_and_sorts() {
         let mut l = p(&[("job", "a"), ("__name__", "up"), ("empty", "")]);
-        check_labels(&mut l).unwrap();
+        assert!(!check_labels(&mut l).unwrap(), "changed");
         assert_eq!(l, p(&[("__name__", "up"), ("job", "a")]));
+        assert!(check_labels(&mut l).unwrap(), "already normalised");
+        let mut l = p(&[("__name__", "up"), ("job", "a"), ("z", "")]);
+        assert!(!check_labels(&mut l).unwrap(), "an empty value was dropped");
     }
 
     #[test]
@@ -169,6 +179,7 @@ mod tests {
         for (labels, want) in [
             (vec![("job", "a")], "no metric name"),
             (vec![("__name__", "up"), ("job", "a"), ("job", "b")], "duplicate label name"),
+            (vec![("job", "b"), ("__name__", "up"), ("job", "a")], "duplicate label name"),
             (vec![("__name__", "up"), ("1job", "a")], "invalid label name"),
             (vec![("__name__", "up"), ("jo-b", "a")], "invalid label name"),
             (vec![("__name__", "1up")], "invalid metric name"),

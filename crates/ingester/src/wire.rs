@@ -28,6 +28,12 @@ impl fmt::Display for WireError {
     }
 }
 
+impl WireError {
+    pub(crate) fn from_static(msg: &'static str) -> Self {
+        WireError(Cow::Borrowed(msg))
+    }
+}
+
 impl From<DecodeError> for WireError {
     fn from(e: DecodeError) -> Self {
         WireError(Cow::Owned(e.to_string()))
@@ -69,6 +75,12 @@ impl<'a> Fields<'a> {
             }
         }
         Ok(Some(decode_key(&mut self.buf)?))
+    }
+
+    /// Bytes of the message not read yet.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
     }
 
     /// Whether every byte of the message has been read.
