@@ -49,6 +49,12 @@ impl Default for XorChunk {
 }
 
 impl XorChunk {
+    /// The last byte written, if any: reading it brings the chunk's tail into the cache.
+    #[inline]
+    pub(crate) fn last_byte(&self) -> u8 {
+        self.bytes.last().copied().unwrap_or(0)
+    }
+
     /// An empty chunk; it allocates on the first append.
     pub fn new() -> Self {
         XorChunk {

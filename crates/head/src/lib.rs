@@ -140,6 +140,8 @@ impl Head {
             Some(t) => t,
             None => created.insert(TenantHead::default()),
         };
+        let series: Vec<_> = series.into_iter().collect();
+        t.warm(series.iter().map(|s| s.0), &mut Vec::with_capacity(series.len()));
         for (hash, labels, ts, vs) in series {
             if !ts.is_empty() && !vs.is_empty() {
                 t.append(cfg, min_valid, hash, labels, ts, vs, report);

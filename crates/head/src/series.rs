@@ -58,6 +58,13 @@ impl Series {
         Series { labels, min_t: t, max_t: t, closed: Vec::new(), open, ooo: None }
     }
 
+    /// A byte of each place an append reads first (labels, open chunk), for
+    /// [`crate::tenant::TenantHead::warm`].
+    #[inline]
+    pub(crate) fn touch(&self) -> u32 {
+        self.labels.first().copied().unwrap_or(0) ^ u32::from(self.open.last_byte())
+    }
+
     /// Offers one sample, with Prometheus's rules for duplicates and out-of-order samples.
     pub(crate) fn append(
         &mut self,

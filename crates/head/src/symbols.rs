@@ -106,6 +106,12 @@ impl HashIndex {
         first.into_iter().chain(more.iter().copied())
     }
 
+    /// The first id stored under `hash`.
+    #[inline]
+    pub(crate) fn first(&self, hash: u64) -> Option<u32> {
+        self.first.get(&hash).copied()
+    }
+
     pub(crate) fn insert(&mut self, hash: u64, id: u32) {
         match self.first.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
