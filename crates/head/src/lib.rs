@@ -141,7 +141,7 @@ impl Head {
             None => created.insert(TenantHead::default()),
         };
         let series: Vec<_> = series.into_iter().collect();
-        t.warm(series.iter().map(|s| s.0), &mut Vec::with_capacity(series.len()));
+        t.warm(series.iter().map(|s| s.0));
         for (hash, labels, ts, vs) in series {
             if !ts.is_empty() && !vs.is_empty() {
                 t.append(cfg, min_valid, hash, labels, ts, vs, report);

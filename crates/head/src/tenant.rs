@@ -142,11 +142,10 @@ impl TenantHead {
     /// slot, series, labels, open chunk), all before any append. The loads do not depend on
     /// each other, so the CPU overlaps their cache misses, which one series at a time (each
     /// append waits on its own misses) it cannot. Changes nothing.
-    pub(crate) fn warm(&self, hashes: impl Iterator<Item = u64>, ids: &mut Vec<u32>) {
-        ids.clear();
-        ids.extend(hashes.filter_map(|h| self.by_hash.first(h)));
+    pub(crate) fn warm(&self, hashes: impl Iterator<Item = u64>) {
+        let ids: Vec<u32> = hashes.filter_map(|h| self.by_hash.first(h)).collect();
         let mut acc = 0u32;
-        for &id in ids.iter() {
+        for &id in &ids {
             if let Some(s) = self.series.get(id as usize) {
                 acc ^= s.touch();
             }

@@ -34,7 +34,7 @@ pub(crate) const NAME_KEY: u8 = 0x0a;
 pub(crate) const VALUE_KEY: u8 = 0x12;
 
 /// One `prometheus.Label` in its short form (a name then a value, each under 128 bytes, and
-/// nothing else), the form [`BatchWriter::push_series_raw`] accepts; `None` otherwise.
+/// nothing else), the form [`SeriesLabels::Encoded`] holds; `None` otherwise.
 #[inline(always)]
 pub(crate) fn short_label(msg: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut l = Fields::new(msg);
@@ -42,6 +42,17 @@ pub(crate) fn short_label(msg: &[u8]) -> Option<(&[u8], &[u8])> {
         (Some(name), Some(value)) if l.is_empty() => Some((name, value)),
         _ => None,
     }
+}
+
+/// A series' labels on their way into a log entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SeriesLabels<'a> {
+    /// Sorted (name, value) pairs, written one string at a time (`SeriesSamples.labels`).
+    Pairs(&'a [(&'a [u8], &'a [u8])]),
+    /// Back-to-back `TimeSeries.labels` fields of a request, every one with a one-byte length
+    /// and in [`short_label`] form, sorted and valid: copied in one piece
+    /// (`SeriesSamples.label_pairs`).
+    Encoded(&'a [u8]),
 }
 
 /// Builds one shard's log entry series by series.
@@ -69,7 +80,7 @@ impl BatchWriter {
     pub(crate) fn push_series(
         &mut self,
         hash: u64,
-        labels: &[(&[u8], &[u8])],
+        labels: SeriesLabels<'_>,
         samples: &[(i64, f64)],
     ) {
         // The message length comes first on the wire, so size it before writing.
@@ -79,13 +90,20 @@ impl BatchWriter {
         if hash != 0 {
             len += 1 + varint_len(hash);
         }
-        for (n, v) in labels {
-            len += bytes_field_len(n.len()) + bytes_field_len(v.len());
+        match labels {
+            SeriesLabels::Pairs(pairs) => {
+                for (n, v) in pairs {
+                    len += bytes_field_len(n.len()) + bytes_field_len(v.len());
+                }
+            }
+            SeriesLabels::Encoded(raw) if !raw.is_empty() => len += bytes_field_len(raw.len()),
+            SeriesLabels::Encoded(_) => {}
         }
         if !samples.is_empty() {
             len += bytes_field_len(ts_len) + bytes_field_len(vs_len);
         }
 
+        // Fields in number order, as prost writes them.
         let out = &mut self.buf;
         out.reserve(len + 4);
         put_key(BATCH_SERIES, WireType::LengthDelimited, out);
@@ -95,9 +113,11 @@ impl BatchWriter {
             put_key(SERIES_HASH, WireType::Varint, out);
             put_varint(hash, out);
         }
-        for (n, v) in labels {
-            put_bytes(SERIES_LABELS, n, out);
-            put_bytes(SERIES_LABELS, v, out);
+        if let SeriesLabels::Pairs(pairs) = labels {
+            for (n, v) in pairs {
+                put_bytes(SERIES_LABELS, n, out);
+                put_bytes(SERIES_LABELS, v, out);
+            }
         }
         if !samples.is_empty() {
             // Repeated numbers are packed, the proto3 default.
@@ -112,48 +132,10 @@ impl BatchWriter {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
-        debug_assert_eq!(out.len() - start, len);
-    }
-
-    /// Appends a `SeriesSamples` whose labels are `raw`: back-to-back `TimeSeries.labels`
-    /// fields of a request, every one with a one-byte length and in [`short_label`] form,
-    /// sorted and valid. Copied in one piece rather than label by label.
-    pub(crate) fn push_series_raw(&mut self, hash: u64, raw: &[u8], samples: &[(i64, f64)]) {
-        let ts_len: usize = samples.iter().map(|&(t, _)| varint_len(t as u64)).sum();
-        let vs_len = 8 * samples.len();
-        let mut len = 0;
-        if hash != 0 {
-            len += 1 + varint_len(hash);
-        }
-        if !samples.is_empty() {
-            len += bytes_field_len(ts_len) + bytes_field_len(vs_len);
-        }
-        if !raw.is_empty() {
-            len += bytes_field_len(raw.len());
-        }
-        let out = &mut self.buf;
-        out.reserve(len + 4);
-        put_key(BATCH_SERIES, WireType::LengthDelimited, out);
-        put_varint(len as u64, out);
-        let start = out.len();
-        if hash != 0 {
-            put_key(SERIES_HASH, WireType::Varint, out);
-            put_varint(hash, out);
-        }
-        if !samples.is_empty() {
-            put_key(SERIES_TIMESTAMPS, WireType::LengthDelimited, out);
-            put_varint(ts_len as u64, out);
-            for &(t, _) in samples {
-                put_varint(t as u64, out);
+        if let SeriesLabels::Encoded(raw) = labels {
+            if !raw.is_empty() {
+                put_bytes(SERIES_LABEL_PAIRS, raw, out);
             }
-            put_key(SERIES_VALUES, WireType::LengthDelimited, out);
-            put_varint(vs_len as u64, out);
-            for &(_, v) in samples {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        if !raw.is_empty() {
-            put_bytes(SERIES_LABEL_PAIRS, raw, out);
         }
         debug_assert_eq!(out.len() - start, len);
     }
@@ -341,7 +323,7 @@ mod tests {
             for (hash, labels, samples) in &series {
                 let pairs: Vec<(&[u8], &[u8])> =
                     labels.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-                w.push_series(*hash, &pairs, samples);
+                w.push_series(*hash, SeriesLabels::Pairs(&pairs), samples);
             }
             for m in &metadata {
                 w.push_metadata(m.clone());

@@ -9,7 +9,7 @@ use strata_proto::prometheus::{
 use strata_proto::raft_v1::MetricMetadata;
 use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Request};
 
-use crate::batch::{short_label, BatchWriter, PAIR_KEY};
+use crate::batch::{short_label, BatchWriter, SeriesLabels, PAIR_KEY};
 use crate::validate::check_labels;
 use crate::wire::{Fields, WireError, WireResult};
 
@@ -120,7 +120,7 @@ impl<'a> Router<'a> {
     /// Validates one series (sorting its labels) and writes it into its shard's entry.
     /// `pairs` are slices of the request body; nothing is copied until the entry is written.
     /// `raw`, when given, is the same labels as the request encoded them (see
-    /// [`BatchWriter::push_series_raw`]), copied as they are if validation left them alone.
+    /// [`SeriesLabels::Encoded`]), copied as they are if validation left them alone.
     fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, raw: Option<&[u8]>, samples: &[(i64, f64)]) {
         let canonical = match check_labels(pairs) {
             Ok(canonical) => canonical,
@@ -135,10 +135,11 @@ impl<'a> Router<'a> {
         let hash = label_hash(pairs.iter().copied());
         let shard = shard_of(self.tenant_hash, hash, self.shards);
         self.out.samples += samples.len() as u64;
-        match raw {
-            Some(raw) if canonical => self.slot(shard).push_series_raw(hash, raw, samples),
-            _ => self.slot(shard).push_series(hash, pairs, samples),
-        }
+        let labels = match raw {
+            Some(raw) if canonical => SeriesLabels::Encoded(raw),
+            _ => SeriesLabels::Pairs(pairs),
+        };
+        self.slot(shard).push_series(hash, labels, samples);
     }
 
     fn add_metadata(&mut self, md: MetricMetadata) {
@@ -264,25 +265,22 @@ fn decode_v1_series<'a>(
         let Some((field, wt)) = f.next_key()? else { break };
         match field {
             SERIES_LABELS => {
-                let label = f.bytes(wt)?;
+                let mut label = f.bytes(wt)?;
                 // A second run of labels, or a first label with a long key or length: pass
                 // the pairs instead.
                 raw_ok &= raw.is_none() && msg.len() - f.remaining() == start + 2 + label.len();
-                match short_label(label) {
-                    Some(pair) => pairs.push(pair),
-                    None => {
-                        raw_ok = false;
-                        pairs.push(decode_v1_label(label)?);
-                    }
-                }
-                // The rest of the labels usually follow back to back in short form.
-                while let Some(label) = f.short_bytes(PAIR_KEY) {
+                loop {
                     match short_label(label) {
                         Some(pair) => pairs.push(pair),
                         None => {
                             raw_ok = false;
                             pairs.push(decode_v1_label(label)?);
                         }
+                    }
+                    // The rest of the labels usually follow back to back in short form.
+                    match f.short_bytes(PAIR_KEY) {
+                        Some(next) => label = next,
+                        None => break,
                     }
                 }
                 raw = Some((start, msg.len() - f.remaining()));
