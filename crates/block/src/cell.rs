@@ -14,6 +14,10 @@
 //!   and the file's zstd removes them; low planes of noisy data stay near their entropy. A
 //!   value round-trips only if its bits come back identical (so -0.0, NaN and staleness
 //!   markers always take XOR).
+//! - `0x83`, ratio planes: the same as `0x82` for values that are all `int / d` for one integer
+//!   denominator `d` that is not a power of ten (`used_blocks / total_blocks` ratios such as
+//!   vLLM's cache usage, binary fractions such as `0.25`): the header holds `uvarint(d)` where
+//!   `0x82` holds the decimal count.
 //! - `0x81`, scaled delta (written by earlier versions, still read): the same integers with
 //!   timestamp and value delta-of-delta varints interleaved.
 //!
@@ -26,8 +30,11 @@ use crate::{Error, Result};
 const ENC_XOR: u8 = 1;
 const ENC_SCALED: u8 = 0x81;
 const ENC_PLANES: u8 = 0x82;
-/// Most decimal digits tried for the scaled encoding.
+const ENC_RATIO: u8 = 0x83;
+/// Most decimal digits the `0x82` header names.
 pub const MAX_DECIMALS: u32 = 6;
+/// Largest denominator of the `0x83` encoding: the integers `v·d` stay far from `2^53`.
+const MAX_DENOMINATOR: u64 = 1 << 24;
 /// Integers beyond this are not exact in an f64.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
@@ -57,7 +64,7 @@ pub(crate) fn encode(samples: &[Sample], enc: Encoding, out: &mut Vec<u8>) -> Re
         match scaled {
             // XOR's bit stream barely compresses; the planes are judged by what zstd will
             // leave of them.
-            Some((sc, estimate)) if estimate <= xor.len() => put_chunk(out, ENC_PLANES, &sc),
+            Some((enc, sc, estimate)) if estimate <= xor.len() => put_chunk(out, enc, &sc),
             _ => put_chunk(out, ENC_XOR, xor),
         }
         n += 1;
@@ -103,7 +110,8 @@ pub(crate) fn decode(mut cell: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample
                 }
             }
             ENC_SCALED => decode_scaled(chunk, mint, maxt, out)?,
-            ENC_PLANES => decode_planes(chunk, mint, maxt, out)?,
+            ENC_PLANES => decode_planes(chunk, false, mint, maxt, out)?,
+            ENC_RATIO => decode_planes(chunk, true, mint, maxt, out)?,
             other => return Err(Error::Corrupt(format!("unknown chunk encoding {other:#x}"))),
         }
         chunks += 1;
@@ -111,44 +119,104 @@ pub(crate) fn decode(mut cell: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample
     Ok(chunks)
 }
 
-/// The smallest number of decimals `e` for which every value is `int / 10^e` exactly.
-fn decimals(samples: &[Sample]) -> Option<(u32, f64)> {
-    'e: for e in 0..=MAX_DECIMALS {
-        let scale = 10f64.powi(e as i32);
-        for s in samples {
-            // `v·10^e` is rarely an exact integer in binary (`0.123 * 1000.0` is not 123);
-            // what counts is that the nearest integer gives `v` back bit for bit, exactly as
-            // decoding computes it (this also sends -0.0 to XOR).
-            let x = (s.v * scale).round();
-            if !x.is_finite() || x.abs() >= MAX_EXACT {
-                continue 'e;
-            }
-            if ((x as i64) as f64 / scale).to_bits() != s.v.to_bits() {
-                continue 'e;
-            }
+/// The smallest denominator `d` (up to [`MAX_DENOMINATOR`]) for which every value is
+/// `int / d` exactly, as decoding computes it: `k as f64 / d as f64`, bit for bit (so -0.0,
+/// NaN and staleness markers never fit). A value that does not fit the denominator so far
+/// widens it to the least common multiple with its own; most chunks settle on theirs within a
+/// sample or two, so the continued fractions are rare.
+fn denominator(samples: &[Sample]) -> Option<u64> {
+    let mut d = 1u64;
+    for s in samples {
+        if integer_at(s.v, d).is_some() {
+            continue;
         }
-        return Some((e, scale));
+        let q = own_denominator(s.v)?;
+        d = d.checked_mul(q / gcd(d, q)).filter(|&d| d <= MAX_DENOMINATOR)?;
+        integer_at(s.v, d)?;
+    }
+    // A multiple of a value's denominator gives it back too, unless rounding `v·d` slipped;
+    // the caller checks every integer again.
+    Some(d)
+}
+
+/// `k` with `k / d == v` bit for bit, if there is one.
+fn integer_at(v: f64, d: u64) -> Option<i64> {
+    let scale = d as f64;
+    // `v·d` is rarely an exact integer in binary (`0.123 * 1000.0` is not 123); what counts
+    // is that the nearest integer gives `v` back exactly as decoding computes it.
+    let x = (v * scale).round();
+    if !x.is_finite() || x.abs() >= MAX_EXACT {
+        return None;
+    }
+    let k = x as i64;
+    ((k as f64 / scale).to_bits() == v.to_bits()).then_some(k)
+}
+
+/// The denominator of the first convergent `p/q` of `|v|`'s continued fraction that rounds to
+/// `|v|`, computed exactly from its binary form; `None` past [`MAX_DENOMINATOR`]. A ratio
+/// `p/q` of small integers lies within half an ulp of `v`, much closer than `1/(2q²)`, so it is
+/// one of the convergents, and no other fraction with a denominator that small is as close.
+fn own_denominator(v: f64) -> Option<u64> {
+    if !v.is_finite() {
+        return None;
+    }
+    let bits = v.abs().to_bits();
+    let (exp, frac) = ((bits >> 52) as i32, bits & ((1 << 52) - 1));
+    let (mant, e) = if exp == 0 { (frac, -1074) } else { (frac | 1 << 52, exp - 1075) };
+    if e >= 0 || mant == 0 {
+        return Some(1);
+    }
+    let shift = u32::try_from(-e).ok().filter(|&s| s <= 120)?;
+    // |v| = mant / 2^shift; Euclid on the pair gives the partial quotients.
+    let (mut a, mut b) = (u128::from(mant), 1u128 << shift);
+    let (mut h0, mut h1, mut k0, mut k1) = (0u128, 1u128, 1u128, 0u128);
+    while b != 0 {
+        let q = a / b;
+        (a, b) = (b, a % b);
+        let (h, k) = (q.checked_mul(h1)?.checked_add(h0)?, q.checked_mul(k1)?.checked_add(k0)?);
+        if k > u128::from(MAX_DENOMINATOR) || h >= MAX_EXACT as u128 {
+            return None;
+        }
+        if (h as f64 / k as f64).to_bits() == v.abs().to_bits() {
+            return u64::try_from(k).ok();
+        }
+        (h0, h1, k0, k1) = (h1, h, k1, k);
     }
     None
 }
 
-/// `uvarint(n) varint(t0) u8(e) varint(v0)`, the timestamps' delta-of-delta varints (the first:
-/// a plain delta), then the values as described in the module docs: `u8(order)`, for order 2
-/// `varint(v1 - v0)`, `varint(base)`, `uvarint(step)`, `u8(width)`, `width` byte planes of
-/// `(diff - base) / step` (`step`: the residuals' greatest common divisor, e.g. 4096 for
-/// byte counts of whole pages). Also returns about how many bytes zstd will leave of it.
-fn encode_planes(samples: &[Sample]) -> Option<(Vec<u8>, usize)> {
-    let (e, scale) = decimals(samples)?;
+/// `Some(e)` when `d` is `10^e` with `e` ≤ [`MAX_DECIMALS`].
+fn decimal_exponent(d: u64) -> Option<u8> {
+    (0..=MAX_DECIMALS).find(|&e| 10u64.pow(e) == d).map(|e| e as u8)
+}
+
+/// `uvarint(n) varint(t0) u8(e) varint(v0)` (`0x83`: `uvarint(d)` in place of `u8(e)`), the
+/// timestamps' delta-of-delta varints (the first: a plain delta), then the values as described
+/// in the module docs: `u8(order)`, for order 2 `varint(v1 - v0)`, `varint(base)`,
+/// `uvarint(step)`, `u8(width)`, `width` byte planes of `(diff - base) / step` (`step`: the
+/// residuals' greatest common divisor, e.g. 4096 for byte counts of whole pages). Returns the
+/// encoding byte, the chunk and about how many bytes zstd will leave of it.
+fn encode_planes(samples: &[Sample]) -> Option<(u8, Vec<u8>, usize)> {
+    let d = denominator(samples)?;
     let first = samples.first()?;
-    let ints: Vec<i64> = samples.iter().map(|s| (s.v * scale).round() as i64).collect();
+    let ints = samples.iter().map(|s| integer_at(s.v, d)).collect::<Option<Vec<i64>>>()?;
     let mut out = Vec::with_capacity(samples.len() * 3 + 32);
     put_uvarint(&mut out, samples.len() as u64);
     put_varint(&mut out, first.t);
-    out.push(e as u8);
+    let enc = match decimal_exponent(d) {
+        Some(e) => {
+            out.push(e);
+            ENC_PLANES
+        }
+        None => {
+            put_uvarint(&mut out, d);
+            ENC_RATIO
+        }
+    };
     put_varint(&mut out, ints[0]);
     if samples.len() == 1 {
         let n = out.len();
-        return Some((out, n));
+        return Some((enc, out, n));
     }
     // Estimated bits after compression: runs of zero bytes all but vanish.
     let mut bits = 8 * out.len() as u64 + 64;
@@ -188,7 +256,7 @@ fn encode_planes(samples: &[Sample]) -> Option<(Vec<u8>, usize)> {
     }
     // A byte of Huffman overhead per 8 residuals.
     bits += cost + residuals.len() as u64;
-    Some((out, bits.div_ceil(8) as usize))
+    Some((enc, out, bits.div_ceil(8) as usize))
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -198,18 +266,24 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-fn decode_planes(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+/// Decodes a `0x82` chunk, or with `ratio` a `0x83` one.
+fn decode_planes(b: &[u8], ratio: bool, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
     let corrupt = || Error::Corrupt("bad scaled-planes chunk".into());
     let mut r = Reader(b);
     let n = usize::try_from(r.uvarint().ok_or_else(corrupt)?).map_err(|_| corrupt())?;
     let t0 = r.varint().ok_or_else(corrupt)?;
-    let e = r.byte().ok_or_else(corrupt)?;
+    let d = if ratio {
+        r.uvarint().filter(|d| (1..=MAX_DENOMINATOR).contains(d)).ok_or_else(corrupt)?
+    } else {
+        let e = r.byte().filter(|&e| u32::from(e) <= MAX_DECIMALS).ok_or_else(corrupt)?;
+        10u64.pow(u32::from(e))
+    };
     let v0 = r.varint().ok_or_else(corrupt)?;
     // Every later sample takes at least one timestamp byte: bounds `n` before allocating.
-    if u32::from(e) > MAX_DECIMALS || n == 0 || n - 1 > r.0.len() {
+    if n == 0 || n - 1 > r.0.len() {
         return Err(corrupt());
     }
-    let scale = 10f64.powi(i32::from(e));
+    let scale = d as f64;
     // Timestamps first: they say which samples are wanted, and the values follow them.
     let mut ts = Vec::with_capacity(n);
     ts.push(t0);
@@ -281,7 +355,9 @@ fn decode_planes(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Resul
 /// deltas), zig-zag varints. Kept to test that such cells still read.
 #[cfg(test)]
 fn encode_scaled(samples: &[Sample]) -> Option<Vec<u8>> {
-    let (e, scale) = decimals(samples)?;
+    let d = denominator(samples)?;
+    let e = decimal_exponent(d)?;
+    let scale = d as f64;
     let first = samples.first()?;
     let mut out = Vec::with_capacity(samples.len() * 2 + 16);
     put_uvarint(&mut out, samples.len() as u64);
@@ -382,10 +458,11 @@ mod tests {
     #[test]
     fn regular_decimal_data_takes_the_scaled_encoding() {
         let s: Vec<Sample> = (0..480)
-            .map(|k| Sample { t: 1_700_000_000_000 + k * 15_000, v: k as f64 * 15.5 })
+            .map(|k| Sample { t: 1_700_000_000_000 + k * 15_000, v: (155 * k + 1) as f64 / 10.0 })
             .collect();
         let mut cell = Vec::new();
         encode(&s, Encoding::Auto, &mut cell).unwrap();
+        // One decimal: the `0x82` header; halves alone would be ratios of 2.
         assert_eq!(cell[0], ENC_PLANES);
         // One zero byte per timestamp; constant deltas leave no value planes at all.
         assert!(cell.len() < 480 + 30, "{}", cell.len());
@@ -423,7 +500,7 @@ mod tests {
         ];
         for (name, f, order, step, width) in cases {
             let s: Vec<Sample> = (0..480).map(|k| Sample { t: t(k), v: f(k) }).collect();
-            let (enc, _) = encode_planes(&s).unwrap();
+            let (_, enc, _) = encode_planes(&s).unwrap();
             // Past the header and the 479 timestamp varints: order, base, step, width, planes.
             let mut r = Reader(&enc);
             let _ = (r.uvarint(), r.varint(), r.byte(), r.varint());
@@ -440,9 +517,40 @@ mod tests {
     }
 
     #[test]
+    fn ratios_of_integers_take_the_ratio_encoding() {
+        // vLLM's cache usage: used blocks over a total that is not a power of ten, in full
+        // precision; a slow ramp of a few blocks per scrape.
+        let s: Vec<Sample> = (0..480)
+            .map(|k| Sample {
+                t: 1_700_000_000_000 + k * 15_000,
+                v: (3000 + 7 * k) as f64 / 12_345.0,
+            })
+            .collect();
+        let mut cell = Vec::new();
+        encode(&s, Encoding::Auto, &mut cell).unwrap();
+        assert_eq!(cell[0], ENC_RATIO);
+        let mut xor = Vec::new();
+        encode(&s, Encoding::Xor, &mut xor).unwrap();
+        assert!(cell.len() * 4 < xor.len(), "ratio {} vs xor {}", cell.len(), xor.len());
+        let got = roundtrip(&s, Encoding::Auto);
+        assert!(got.iter().zip(&s).all(|(a, b)| a.t == b.t && a.v.to_bits() == b.v.to_bits()));
+        // Denominators: the least common one of the values, binary fractions included.
+        let at = |v: &[f64]| {
+            let s: Vec<Sample> = v.iter().map(|&v| Sample { t: 0, v }).collect();
+            denominator(&s)
+        };
+        assert_eq!(at(&[0.25, 1.5, 3.0]), Some(4));
+        assert_eq!(at(&[1.0 / 3.0, 0.5]), Some(6));
+        assert_eq!(at(&[0.125, 0.001]), Some(1000));
+        assert_eq!(at(&[1.0, f64::NAN]), None);
+        // Two values whose own denominators are large have no common one in range.
+        assert_eq!(at(&[1.0 / 9_999_991.0, 1.0 / 9_999_973.0]), None);
+    }
+
+    #[test]
     fn cells_of_the_earlier_scaled_encoding_still_read() {
         let s: Vec<Sample> =
-            (0..100).map(|k| Sample { t: 1000 + k * 15_000, v: (k * k) as f64 * 0.25 }).collect();
+            (0..100).map(|k| Sample { t: 1000 + k * 15_000, v: (k * k) as f64 / 10.0 }).collect();
         let mut cell = Vec::new();
         put_chunk(&mut cell, ENC_SCALED, &encode_scaled(&s).unwrap());
         let mut out = Vec::new();
@@ -480,6 +588,8 @@ mod tests {
             &[0x82, 4, 3, 0, 0, 0],
             &[0x82, 10, 3, 0, 0, 0, 0, 0, 1, 0, 1, 9],
             &[0x82, 11, 3, 0, 0, 0, 0, 0, 1, 0, 1, 1, 5],
+            // A ratio chunk whose denominator is zero.
+            &[0x83, 4, 1, 0, 0, 0],
         ] {
             assert!(decode(bad, i64::MIN, i64::MAX, &mut out).is_err(), "{bad:?}");
         }
@@ -490,6 +600,7 @@ mod tests {
             any::<f64>(),
             (-1_000_000i64..1_000_000).prop_map(|i| i as f64 / 100.0),
             (0i64..100).prop_map(|i| i as f64),
+            (0i64..50_000).prop_map(|i| i as f64 / 12_345.0),
             Just(-0.0),
             Just(f64::from_bits(0x7ff0_0000_0000_0002)),
             Just(1e300),
