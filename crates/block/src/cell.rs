@@ -364,7 +364,7 @@ fn encode_scaled(samples: &[Sample]) -> Option<Vec<u8>> {
     put_varint(&mut out, first.t);
     let ints: Vec<i64> = samples.iter().map(|s| (s.v * scale).round() as i64).collect();
     put_varint(&mut out, ints[0]);
-    out.push(e as u8);
+    out.push(e);
     let (mut pt, mut pdt, mut pv, mut pdv) = (first.t, 0i64, ints[0], 0i64);
     for (s, &v) in samples.iter().zip(&ints).skip(1) {
         let dt = s.t.wrapping_sub(pt);
