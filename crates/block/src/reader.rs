@@ -24,6 +24,9 @@ use crate::{label_column, paths, Error, Result, LABEL_PREFIX};
 
 /// Rows decoded per Arrow batch.
 const BATCH_ROWS: usize = 4096;
+/// Most samples reserved for a series ahead of decoding it (the headers of a corrupt block may
+/// claim anything).
+const MAX_RESERVE: usize = 1 << 20;
 
 /// An open block.
 #[derive(Debug)]
@@ -351,7 +354,8 @@ impl BlockReader {
         }
         let mut out: Vec<RawSeries> = Vec::new();
         self.for_each_row(matched, &cols, |labels, cells| {
-            let mut samples = Vec::new();
+            let room = cells.iter().map(|c| crate::cell::sample_count(c)).sum::<usize>();
+            let mut samples = Vec::with_capacity(room.min(MAX_RESERVE));
             for c in cells {
                 crate::cell::decode(c, mint, maxt, &mut samples)?;
             }

@@ -66,9 +66,15 @@ fn join(mut lists: Vec<Vec<Sample>>) -> Vec<Sample> {
     by_start.sort_by_key(|l| l[0].t);
     let disjoint = by_start.windows(2).all(|w| w[0][w[0].len() - 1].t < w[1][0].t);
     if disjoint {
-        let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-        for l in by_start {
-            out.extend_from_slice(l);
+        // The earliest list grows in place: the allocator can move a large one by remapping
+        // its pages rather than copying them.
+        let total = lists.iter().map(Vec::len).sum::<usize>();
+        lists.sort_by_key(|l| l[0].t);
+        let mut lists = lists.into_iter();
+        let mut out = lists.next().unwrap_or_default();
+        out.reserve_exact(total - out.len());
+        for l in lists {
+            out.extend_from_slice(&l);
         }
         return out;
     }
