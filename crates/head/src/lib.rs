@@ -236,6 +236,20 @@ impl Head {
         }
     }
 
+    /// Calls `f` with every series of every tenant as it is stored: its XOR chunks, oldest
+    /// first, and its out-of-order samples (sorted; they may fall between the chunks' samples).
+    /// What a Raft snapshot copies while it holds the head: no sample is decoded.
+    pub fn for_each_series_chunks(&self, mut f: impl FnMut(&str, &Labels, &[&[u8]], &[Sample])) {
+        let mut chunks = Vec::new();
+        for (name, t) in &self.tenants {
+            for s in t.series() {
+                chunks.clear();
+                chunks.extend(s.chunk_bytes());
+                f(name, &t.labels_of(s), &chunks, s.out_of_order());
+            }
+        }
+    }
+
     /// The oldest time a sample may have; older ones are refused as out of bounds.
     pub fn min_valid_time(&self) -> i64 {
         self.min_valid_t

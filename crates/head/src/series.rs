@@ -160,6 +160,16 @@ impl Series {
         self.closed.iter().map(|c| (&c.data[..], c.min_t, c.max_t)).chain(open)
     }
 
+    /// The bytes of every chunk, oldest first.
+    pub(crate) fn chunk_bytes(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks().map(|(data, _, _)| data)
+    }
+
+    /// The samples held outside the chunks (arrived out of order), sorted by time.
+    pub(crate) fn out_of_order(&self) -> &[Sample] {
+        self.ooo.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     /// Whether at least one sample lies in `[mint, maxt]`.
     pub(crate) fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
         if self.max_t < mint || self.min_t > maxt {

@@ -10,6 +10,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use prost::Message;
+use strata_head::chunk::XorIter;
+use strata_model::Sample;
 use strata_proto::raft_v1::MetricMetadata;
 
 use crate::wire::{
@@ -26,6 +28,7 @@ const SERIES_LABELS: u32 = 2;
 const SERIES_TIMESTAMPS: u32 = 3;
 const SERIES_VALUES: u32 = 4;
 const SERIES_LABEL_PAIRS: u32 = 5;
+const SERIES_XOR_CHUNKS: u32 = 6;
 /// The one-byte key of a `SeriesSamples.labels` string.
 const LABELS_KEY: u8 = (SERIES_LABELS << 3) as u8 | WireType::LengthDelimited as u8;
 /// The one-byte keys inside `label_pairs`: `TimeSeries.labels`, `Label.name`, `Label.value`.
@@ -210,6 +213,8 @@ impl<'a> DecodedBatch<'a> {
     fn decode_series(&mut self, msg: &'a [u8]) -> WireResult<()> {
         let (l0, t0, v0) = (self.labels.len(), self.timestamps.len(), self.values.len());
         let mut hash = 0;
+        // Samples of `xor_chunks` (snapshots), put in time order with the others at the end.
+        let mut chunked: Vec<Sample> = Vec::new();
         let mut f = Fields::new(msg);
         while let Some((field, wt)) = f.next_key()? {
             match field {
@@ -235,8 +240,18 @@ impl<'a> DecodedBatch<'a> {
                 }
                 SERIES_TIMESTAMPS => f.repeated_int64(wt, &mut self.timestamps)?,
                 SERIES_VALUES => f.repeated_double(wt, &mut self.values)?,
+                SERIES_XOR_CHUNKS => {
+                    let mut it = XorIter::new(f.bytes(wt)?);
+                    chunked.extend(it.by_ref().map(|(t, v)| Sample { t, v }));
+                    if it.err().is_some() {
+                        return Err(WireError::from_static("malformed xor_chunks"));
+                    }
+                }
                 _ => f.skip(field, wt)?,
             }
+        }
+        if !chunked.is_empty() {
+            self.add_chunked(t0, v0, chunked);
         }
         self.series.push(SeriesEntry {
             hash,
@@ -245,6 +260,38 @@ impl<'a> DecodedBatch<'a> {
             values: v0..self.values.len(),
         });
         Ok(())
+    }
+
+    /// Adds a series' chunk samples to the ones its `timestamps` and `values` (from `t0` and
+    /// `v0` on) held, all in time order: chunk samples first where two share a time.
+    fn add_chunked(&mut self, t0: usize, v0: usize, chunked: Vec<Sample>) {
+        let loose: Vec<Sample> = self.timestamps[t0..]
+            .iter()
+            .zip(&self.values[v0..])
+            .map(|(&t, &v)| Sample { t, v })
+            .collect();
+        self.timestamps.truncate(t0);
+        self.values.truncate(v0);
+        let (mut i, mut j) = (0, 0);
+        while i < chunked.len() || j < loose.len() {
+            let s = match (chunked.get(i), loose.get(j)) {
+                (Some(a), Some(b)) if b.t < a.t => {
+                    j += 1;
+                    *b
+                }
+                (Some(a), _) => {
+                    i += 1;
+                    *a
+                }
+                (None, Some(b)) => {
+                    j += 1;
+                    *b
+                }
+                (None, None) => break,
+            };
+            self.timestamps.push(s.t);
+            self.values.push(s.v);
+        }
     }
 
     pub(crate) fn series(&self) -> impl Iterator<Item = SeriesView<'_, 'a>> + '_ {
@@ -294,10 +341,30 @@ mod tests {
                     timestamps: samples.iter().map(|s| s.0).collect(),
                     values: samples.iter().map(|s| s.1).collect(),
                     label_pairs: Vec::new(),
+                    xor_chunks: Vec::new(),
                 })
                 .collect(),
             metadata: metadata.to_vec(),
         }
+    }
+
+    #[test]
+    fn malformed_xor_chunks_are_errors() {
+        let mut chunk = strata_head::chunk::XorChunk::new();
+        for k in 0..10 {
+            chunk.append(k * 1000, k as f64).unwrap();
+        }
+        let series = |chunk: Vec<u8>| ShardBatch {
+            tenant: "t".into(),
+            series: vec![SeriesSamples { xor_chunks: vec![chunk], ..Default::default() }],
+            metadata: vec![],
+        };
+        let good = series(chunk.bytes().to_vec()).encode_to_vec();
+        let d = DecodedBatch::decode(&good).unwrap();
+        let (_, _, ts, _) = d.series().next().unwrap();
+        assert_eq!(ts, (0..10).map(|k| k * 1000).collect::<Vec<i64>>());
+        let cut = chunk.bytes()[..chunk.bytes().len() - 3].to_vec();
+        assert!(DecodedBatch::decode(&series(cut).encode_to_vec()).is_err());
     }
 
     proptest! {
@@ -349,10 +416,15 @@ mod tests {
             }
         }
 
-        /// On any input the reader agrees with prost on whether it is a valid `ShardBatch`.
+        /// On any input the reader agrees with prost on whether it is a valid `ShardBatch`,
+        /// except that it also reads what `xor_chunks` hold, which must be XOR chunks.
         #[test]
         fn accepts_what_prost_accepts(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-            prop_assert_eq!(DecodedBatch::decode(&bytes).is_ok(), ShardBatch::decode(&bytes[..]).is_ok());
+            let ours = DecodedBatch::decode(&bytes).is_ok();
+            match ShardBatch::decode(&bytes[..]) {
+                Ok(b) if b.series.iter().any(|s| !s.xor_chunks.is_empty()) => {}
+                theirs => prop_assert_eq!(ours, theirs.is_ok()),
+            }
         }
     }
 

@@ -28,6 +28,7 @@ fn batch(tenant: &str, series: &[Series<'_>]) -> Vec<u8> {
             timestamps: samples.iter().map(|s| s.0).collect(),
             values: samples.iter().map(|s| s.1).collect(),
             label_pairs: Vec::new(),
+            xor_chunks: Vec::new(),
         })
         .collect();
     ShardBatch { tenant: tenant.into(), series, metadata: Vec::new() }.encode_to_vec()

@@ -162,7 +162,8 @@ impl strata_raft::Applier for ShardState {
 
     fn snapshot(&self) -> Vec<u8> {
         let mut per_tenant: BTreeMap<String, ShardBatch> = BTreeMap::new();
-        self.head().for_each_series(|tenant, labels, samples| {
+        // The head is held for copies only: its chunks go in as they are, not decoded.
+        self.head().for_each_series_chunks(|tenant, labels, chunks, out_of_order| {
             let batch = per_tenant
                 .entry(tenant.to_string())
                 .or_insert_with(|| ShardBatch { tenant: tenant.to_string(), ..Default::default() });
@@ -177,9 +178,10 @@ impl strata_raft::Applier for ShardState {
             batch.series.push(SeriesSamples {
                 hash,
                 labels: flat,
-                timestamps: samples.iter().map(|s| s.t).collect(),
-                values: samples.iter().map(|s| s.v).collect(),
+                timestamps: out_of_order.iter().map(|s| s.t).collect(),
+                values: out_of_order.iter().map(|s| s.v).collect(),
                 label_pairs: Vec::new(),
+                xor_chunks: chunks.iter().map(|c| c.to_vec()).collect(),
             });
         });
         for (tenant, families) in self.metadata().iter() {
@@ -257,7 +259,7 @@ impl strata_raft::Applier for ShardState {
 
 #[cfg(test)]
 mod tests {
-    use strata_model::{MatchOp, Matcher, RejectReason, STALE_NAN_BITS};
+    use strata_model::{MatchOp, Matcher, RejectReason, Sample, STALE_NAN_BITS};
     use strata_raft::Applier;
 
     use super::*;
@@ -282,6 +284,7 @@ mod tests {
                     timestamps: samples.iter().map(|s| s.0).collect(),
                     values: samples.iter().map(|s| s.1).collect(),
                     label_pairs: Vec::new(),
+                    xor_chunks: Vec::new(),
                 }
             })
             .collect();
@@ -353,5 +356,62 @@ mod tests {
         assert_eq!(samples[1].v.to_bits(), STALE_NAN_BITS);
         assert_eq!(copy.metadata().get("b").map(|m| m.len()), Some(1));
         assert!(copy.restore(b"\xff\xff").is_err());
+    }
+
+    #[test]
+    fn snapshots_carry_chunks_and_out_of_order_samples() {
+        let cfg = HeadConfig { ooo_window_ms: 10_000_000, ..HeadConfig::default() };
+        let st = ShardState::new(cfg.clone());
+        let l: &[(&str, &str)] = &[("__name__", "gpu_temp"), ("gpu", "0")];
+        // 300 samples in order (three chunks of 120), then some that arrive late, one of them
+        // between the chunks' samples.
+        let in_order: Vec<(i64, f64)> = (0..300).map(|k| (k * 15_000, 40.0 + k as f64)).collect();
+        st.apply(&batch("a", &[(l, &in_order)]));
+        st.apply(&batch("a", &[(l, &[(7_500, -1.0), (22_500, -2.0)])]));
+        let all = [Matcher::new(MatchOp::Equal, "__name__", "gpu_temp").unwrap()];
+        let samples_of = |st: &ShardState| {
+            let head = st.head();
+            let refs = head.select("a", &all, i64::MIN, i64::MAX);
+            assert_eq!(refs.len(), 1);
+            head.samples("a", refs[0], i64::MIN, i64::MAX)
+        };
+        let want = samples_of(&st);
+        assert_eq!(want.len(), 302);
+
+        let snap = st.snapshot();
+        // The chunks go in as the head holds them; only the late samples are written out.
+        let mut body = &snap[1..];
+        let header = prost::decode_length_delimiter(&mut body).unwrap();
+        let mut body = &body[header..];
+        let batch = ShardBatch::decode_length_delimited(&mut body).unwrap();
+        assert_eq!(batch.series[0].xor_chunks.len(), 3);
+        assert_eq!(batch.series[0].timestamps, vec![7_500, 22_500]);
+        assert!(snap.len() < 302 * 4, "snapshot of {} bytes", snap.len());
+
+        let copy = ShardState::new(cfg);
+        copy.restore(&snap).unwrap();
+        let got = samples_of(&copy);
+        let bits = |s: &[Sample]| s.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+
+        // A snapshot of earlier versions, every sample in `timestamps` and `values`, restores.
+        let old = ShardBatch {
+            tenant: "a".into(),
+            series: vec![SeriesSamples {
+                hash: strata_model::label_hash(l.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))),
+                labels: l
+                    .iter()
+                    .flat_map(|(n, v)| [Bytes::from(n.to_string()), Bytes::from(v.to_string())])
+                    .collect(),
+                timestamps: want.iter().map(|s| s.t).collect(),
+                values: want.iter().map(|s| s.v).collect(),
+                ..Default::default()
+            }],
+            metadata: vec![],
+        };
+        let copy = ShardState::new(HeadConfig::default());
+        copy.restore(&old.encode_length_delimited_to_vec()).unwrap();
+        let got = samples_of(&copy);
+        assert_eq!(bits(&got), bits(&want));
     }
 }
