@@ -236,16 +236,22 @@ impl Head {
         }
     }
 
-    /// Calls `f` with every series of every tenant as it is stored: its XOR chunks, oldest
-    /// first, and its out-of-order samples (sorted; they may fall between the chunks' samples).
-    /// What a Raft snapshot copies while it holds the head: no sample is decoded.
-    pub fn for_each_series_chunks(&self, mut f: impl FnMut(&str, &Labels, &[&[u8]], &[Sample])) {
-        let mut chunks = Vec::new();
+    /// Calls `f` with every series of every tenant as it is stored: its label pairs in name
+    /// order, its XOR chunks, oldest first, and its out-of-order samples (sorted; they may fall
+    /// between the chunks' samples). What a Raft snapshot copies while it holds the head:
+    /// nothing is decoded or allocated per series.
+    pub fn for_each_series_chunks(
+        &self,
+        mut f: impl FnMut(&str, &[(&[u8], &[u8])], &[&[u8]], &[Sample]),
+    ) {
+        let (mut pairs, mut chunks) = (Vec::new(), Vec::new());
         for (name, t) in &self.tenants {
             for s in t.series() {
+                pairs.clear();
+                pairs.extend(t.label_bytes_of(s));
                 chunks.clear();
                 chunks.extend(s.chunk_bytes());
-                f(name, &t.labels_of(s), &chunks, s.out_of_order());
+                f(name, &pairs, &chunks, s.out_of_order());
             }
         }
     }

@@ -258,6 +258,16 @@ impl TenantHead {
         Ok(id)
     }
 
+    /// A series' (name, value) pairs, in name order, as the symbol table holds them.
+    pub(crate) fn label_bytes_of<'s>(
+        &'s self,
+        s: &'s Series,
+    ) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + 's {
+        s.labels
+            .chunks_exact(2)
+            .map(|p| (self.symbols.resolve_bytes(p[0]), self.symbols.resolve_bytes(p[1])))
+    }
+
     pub(crate) fn labels_of(&self, s: &Series) -> Labels {
         Labels(
             s.labels

@@ -77,7 +77,8 @@ impl BatchWriter {
         BatchWriter { buf, metadata: Vec::new() }
     }
 
-    /// Appends a `SeriesSamples`: `labels` sorted by name, `hash` their [`label_hash`].
+    /// Appends a `SeriesSamples`: `labels` sorted by name, `hash` their [`label_hash`], and
+    /// (snapshots only) XOR `chunks` holding more of its samples.
     ///
     /// [`label_hash`]: strata_model::label_hash
     pub(crate) fn push_series(
@@ -85,6 +86,7 @@ impl BatchWriter {
         hash: u64,
         labels: SeriesLabels<'_>,
         samples: &[(i64, f64)],
+        chunks: &[&[u8]],
     ) {
         // The message length comes first on the wire, so size it before writing.
         let ts_len: usize = samples.iter().map(|&(t, _)| varint_len(t as u64)).sum();
@@ -105,6 +107,7 @@ impl BatchWriter {
         if !samples.is_empty() {
             len += bytes_field_len(ts_len) + bytes_field_len(vs_len);
         }
+        len += chunks.iter().map(|c| bytes_field_len(c.len())).sum::<usize>();
 
         // Fields in number order, as prost writes them.
         let out = &mut self.buf;
@@ -140,6 +143,9 @@ impl BatchWriter {
                 put_bytes(SERIES_LABEL_PAIRS, raw, out);
             }
         }
+        for c in chunks {
+            put_bytes(SERIES_XOR_CHUNKS, c, out);
+        }
         debug_assert_eq!(out.len() - start, len);
     }
 
@@ -148,6 +154,11 @@ impl BatchWriter {
         if !self.metadata.contains(&md) {
             self.metadata.push(md);
         }
+    }
+
+    /// Adds metric metadata entries known to be distinct (and from this batch's others).
+    pub(crate) fn extend_metadata(&mut self, md: impl IntoIterator<Item = MetricMetadata>) {
+        self.metadata.extend(md);
     }
 
     /// The encoded `ShardBatch`.
@@ -390,7 +401,7 @@ mod tests {
             for (hash, labels, samples) in &series {
                 let pairs: Vec<(&[u8], &[u8])> =
                     labels.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-                w.push_series(*hash, SeriesLabels::Pairs(&pairs), samples);
+                w.push_series(*hash, SeriesLabels::Pairs(&pairs), samples, &[]);
             }
             for m in &metadata {
                 w.push_metadata(m.clone());

@@ -139,7 +139,7 @@ impl<'a> Router<'a> {
             Some(raw) if canonical => SeriesLabels::Encoded(raw),
             _ => SeriesLabels::Pairs(pairs),
         };
-        self.slot(shard).push_series(hash, labels, samples);
+        self.slot(shard).push_series(hash, labels, samples, &[]);
     }
 
     fn add_metadata(&mut self, md: MetricMetadata) {

@@ -5,12 +5,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
-use prost::Message;
 use strata_head::{Head, HeadConfig};
 use strata_model::{ApplyReport, MetricMetadata};
-use strata_proto::raft_v1::{self, SeriesSamples, ShardBatch};
+use strata_proto::raft_v1;
 
-use crate::batch::DecodedBatch;
+use crate::batch::{BatchWriter, DecodedBatch, SeriesLabels};
 
 /// Metadata kept per tenant and metric family; a family may carry several distinct entries.
 type MetadataMap = HashMap<String, BTreeMap<String, Vec<MetricMetadata>>>;
@@ -161,43 +160,35 @@ impl strata_raft::Applier for ShardState {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let mut per_tenant: BTreeMap<String, ShardBatch> = BTreeMap::new();
-        // The head is held for copies only: its chunks go in as they are, not decoded.
-        self.head().for_each_series_chunks(|tenant, labels, chunks, out_of_order| {
-            let batch = per_tenant
-                .entry(tenant.to_string())
-                .or_insert_with(|| ShardBatch { tenant: tenant.to_string(), ..Default::default() });
-            let mut flat = Vec::with_capacity(labels.len() * 2);
-            for l in labels.iter() {
-                flat.push(Bytes::copy_from_slice(l.name.as_bytes()));
-                flat.push(Bytes::copy_from_slice(l.value.as_bytes()));
+        let mut per_tenant: BTreeMap<String, BatchWriter> = BTreeMap::new();
+        let writer = |per_tenant: &mut BTreeMap<String, BatchWriter>, tenant: &str| {
+            if !per_tenant.contains_key(tenant) {
+                per_tenant.insert(tenant.to_string(), BatchWriter::new(tenant, 1 << 16));
             }
-            let hash = strata_model::label_hash(
-                labels.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-            );
-            batch.series.push(SeriesSamples {
-                hash,
-                labels: flat,
-                timestamps: out_of_order.iter().map(|s| s.t).collect(),
-                values: out_of_order.iter().map(|s| s.v).collect(),
-                label_pairs: Vec::new(),
-                xor_chunks: chunks.iter().map(|c| c.to_vec()).collect(),
-            });
+        };
+        // The head is held for copies only: labels and chunks go in as they are, nothing is
+        // decoded.
+        let mut loose = Vec::new();
+        self.head().for_each_series_chunks(|tenant, pairs, chunks, out_of_order| {
+            writer(&mut per_tenant, tenant);
+            let Some(w) = per_tenant.get_mut(tenant) else { return };
+            let hash = strata_model::label_hash(pairs.iter().copied());
+            loose.clear();
+            loose.extend(out_of_order.iter().map(|s| (s.t, s.v)));
+            w.push_series(hash, SeriesLabels::Pairs(pairs), &loose, chunks);
         });
         for (tenant, families) in self.metadata().iter() {
-            let batch = per_tenant
-                .entry(tenant.clone())
-                .or_insert_with(|| ShardBatch { tenant: tenant.clone(), ..Default::default() });
-            for (name, list) in families {
-                for m in list {
-                    batch.metadata.push(raft_v1::MetricMetadata {
-                        metric_family_name: name.clone(),
-                        r#type: m.kind.clone(),
-                        help: m.help.clone(),
-                        unit: m.unit.clone(),
-                    });
-                }
-            }
+            writer(&mut per_tenant, tenant);
+            let Some(w) = per_tenant.get_mut(tenant) else { continue };
+            // Distinct already: kept that way on apply.
+            w.extend_metadata(families.iter().flat_map(|(name, list)| {
+                list.iter().map(|m| raft_v1::MetricMetadata {
+                    metric_family_name: name.clone(),
+                    r#type: m.kind.clone(),
+                    help: m.help.clone(),
+                    unit: m.unit.clone(),
+                })
+            }));
         }
         // A header with the flush marks, then the batches.
         let marks = FlushMarks {
@@ -208,9 +199,11 @@ impl strata_raft::Applier for ShardState {
         let header = serde_json::to_vec(&marks).unwrap_or_default();
         let _ = prost::encode_length_delimiter(header.len(), &mut out);
         out.extend_from_slice(&header);
-        for batch in per_tenant.values() {
+        for w in per_tenant.into_values() {
+            let batch = w.finish();
             // Encoding into a Vec cannot run out of space.
-            let _ = batch.encode_length_delimited(&mut out);
+            let _ = prost::encode_length_delimiter(batch.len(), &mut out);
+            out.extend_from_slice(&batch);
         }
         out
     }
@@ -260,6 +253,8 @@ impl strata_raft::Applier for ShardState {
 #[cfg(test)]
 mod tests {
     use strata_model::{MatchOp, Matcher, RejectReason, Sample, STALE_NAN_BITS};
+    use prost::Message;
+    use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
     use strata_raft::Applier;
 
     use super::*;
