@@ -97,9 +97,10 @@ pub fn build(
 /// The sorted, distinct label names of some label sets: the label columns of a block.
 pub fn label_names<'a>(labels: impl Iterator<Item = &'a Labels>) -> Vec<String> {
     labels
-        .flat_map(|l| l.iter().map(|l| l.name.clone()))
+        .flat_map(|l| l.iter().map(|l| l.name.as_str()))
         .collect::<BTreeSet<_>>()
         .into_iter()
+        .map(str::to_string)
         .collect()
 }
 
@@ -270,7 +271,11 @@ impl BlockBuilder {
         }
         g.rows += 1;
         self.stats.num_series += 1;
-        self.last = Some(labels.clone());
+        match &mut self.last {
+            // The previous row's strings are reused.
+            Some(last) => last.0.clone_from(&labels.0),
+            None => self.last = Some(labels.clone()),
+        }
         if g.rows >= self.opts.row_group_rows {
             self.end_row_group()?;
         }

@@ -188,6 +188,11 @@ impl Head {
         self.tenants.get(tenant)?.labels(s.0)
     }
 
+    /// Whether series `s` of `tenant` has exactly `labels` (compared in place).
+    pub fn series_has_labels(&self, tenant: &str, s: SeriesRef, labels: &Labels) -> bool {
+        self.tenants.get(tenant).is_some_and(|t| t.has_labels(s.0, labels))
+    }
+
     /// Samples of a series in `[mint, maxt]`, ascending; out-of-order ones merged in.
     pub fn samples(&self, tenant: &str, s: SeriesRef, mint: i64, maxt: i64) -> Vec<Sample> {
         match self.tenants.get(tenant) {

@@ -305,19 +305,24 @@ fn cut_tenant(
     let mut b = BlockBuilder::new(desc, names, opts)?;
     for group in rows.chunks(b.row_group_rows()) {
         let started = std::time::Instant::now();
-        let data: Vec<(Labels, Vec<strata_model::Sample>)> = {
+        let data: Vec<Vec<strata_model::Sample>> = {
             let head = st.head();
             let mut data = Vec::with_capacity(group.len());
             for (labels, r) in group {
                 // Series ids only change when a flush is applied, which waits for this one.
-                if head.series_labels(tenant, *r).as_ref() != Some(labels) {
+                if !head.series_has_labels(tenant, *r, labels) {
                     anyhow::bail!("the head changed under the flush of {tenant}");
                 }
-                data.push((labels.clone(), head.samples(tenant, *r, lo, hi)));
+                data.push(head.samples(tenant, *r, lo, hi));
             }
             data
         };
-        b.add_row_group(&data)?;
+        // One row group per group, encoded with the head let go.
+        b.end_row_group()?;
+        for ((labels, _), samples) in group.iter().zip(&data) {
+            b.push_row(labels, samples)?;
+        }
+        b.end_row_group()?;
         // Ingestion comes first: a flush takes at most half of one core, resting as long
         // as it worked. It has a whole block range to finish. This runs on a blocking thread
         // (`spawn_blocking`), never on a tokio worker.

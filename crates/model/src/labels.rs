@@ -4,10 +4,22 @@ use serde::Serialize;
 pub const METRIC_NAME: &str = "__name__";
 
 /// One label pair.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Label {
     pub name: String,
     pub value: String,
+}
+
+impl Clone for Label {
+    fn clone(&self) -> Self {
+        Label { name: self.name.clone(), value: self.value.clone() }
+    }
+
+    /// Reuses the strings' buffers (what `Vec::clone_from` of label sets relies on).
+    fn clone_from(&mut self, source: &Self) {
+        self.name.clone_from(&source.name);
+        self.value.clone_from(&source.value);
+    }
 }
 
 /// A label set, sorted by name, names unique.

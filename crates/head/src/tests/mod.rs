@@ -245,6 +245,15 @@ fn truncation_drops_flushed_chunks_and_empty_series() {
     let refs = head.select("t", &all, i64::MIN, i64::MAX);
     assert_eq!(refs.len(), 1);
     assert_eq!(head.series_labels("t", refs[0]), Some(both.clone()));
+    assert!(head.series_has_labels("t", refs[0], &both));
+    for other in [
+        old.clone(),
+        Labels::from_pairs([("__name__", "both")]),
+        Labels::from_pairs([("__name__", "both"), ("job", "a"), ("x", "y")]),
+    ] {
+        assert!(!head.series_has_labels("t", refs[0], &other), "{other:?}");
+    }
+    assert!(!head.series_has_labels("gone", refs[0], &both));
     // Chunks of 10: [0,9] dropped, [10,19] straddles 15 and stays, [20,29] stays.
     let s = head.samples("t", refs[0], i64::MIN, i64::MAX);
     assert_eq!(s.first().map(|s| s.t), Some(10));
