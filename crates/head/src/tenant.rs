@@ -284,9 +284,10 @@ impl TenantHead {
     pub(crate) fn has_labels(&self, id: u32, labels: &Labels) -> bool {
         self.series.get(id as usize).is_some_and(|s| {
             s.labels.len() == 2 * labels.len()
-                && self.label_bytes_of(s).zip(labels.iter()).all(|((n, v), l)| {
-                    n == l.name.as_bytes() && v == l.value.as_bytes()
-                })
+                && self
+                    .label_bytes_of(s)
+                    .zip(labels.iter())
+                    .all(|((n, v), l)| n == l.name.as_bytes() && v == l.value.as_bytes())
         })
     }
 

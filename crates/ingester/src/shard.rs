@@ -252,8 +252,8 @@ impl strata_raft::Applier for ShardState {
 
 #[cfg(test)]
 mod tests {
-    use strata_model::{MatchOp, Matcher, RejectReason, Sample, STALE_NAN_BITS};
     use prost::Message;
+    use strata_model::{MatchOp, Matcher, RejectReason, Sample, STALE_NAN_BITS};
     use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
     use strata_raft::Applier;
 
