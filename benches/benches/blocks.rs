@@ -205,7 +205,7 @@ async fn run(args: BlocksArgs) -> Result<()> {
                         (l.clone(), samples)
                     })
                     .collect();
-                b.add_row_group(&data)?;
+                b.add_row_group(data.iter().map(|(l, s)| (l, s.as_slice())))?;
             }
             Ok(b.finish()?)
         })

@@ -121,22 +121,27 @@ pub(crate) fn decode(mut cell: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample
 
 /// The smallest denominator `d` (up to [`MAX_DENOMINATOR`]) for which every value is
 /// `int / d` exactly, as decoding computes it: `k as f64 / d as f64`, bit for bit (so -0.0,
-/// NaN and staleness markers never fit). A value that does not fit the denominator so far
-/// widens it to the least common multiple with its own; most chunks settle on theirs within a
-/// sample or two, so the continued fractions are rare.
-fn denominator(samples: &[Sample]) -> Option<u64> {
+/// NaN and staleness markers never fit), with those integers. A value that does not fit the
+/// denominator so far widens it to the least common multiple with its own, and the integers
+/// so far are scaled up with it (`k·m / d·m` is the same fraction, so it decodes the same);
+/// most chunks settle on theirs within a sample or two, so the continued fractions are rare.
+fn scaled_ints(samples: &[Sample]) -> Option<(u64, Vec<i64>)> {
     let mut d = 1u64;
+    let mut ints = Vec::with_capacity(samples.len());
     for s in samples {
-        if integer_at(s.v, d).is_some() {
+        if let Some(k) = integer_at(s.v, d) {
+            ints.push(k);
             continue;
         }
         let q = own_denominator(s.v)?;
-        d = d.checked_mul(q / gcd(d, q)).filter(|&d| d <= MAX_DENOMINATOR)?;
-        integer_at(s.v, d)?;
+        let m = q / gcd(d, q);
+        d = d.checked_mul(m).filter(|&d| d <= MAX_DENOMINATOR)?;
+        for k in &mut ints {
+            *k = k.checked_mul(m as i64).filter(|k| (*k as f64).abs() < MAX_EXACT)?;
+        }
+        ints.push(integer_at(s.v, d)?);
     }
-    // A multiple of a value's denominator gives it back too, unless rounding `v·d` slipped;
-    // the caller checks every integer again.
-    Some(d)
+    Some((d, ints))
 }
 
 /// `k` with `k / d == v` bit for bit, if there is one.
@@ -197,9 +202,8 @@ fn decimal_exponent(d: u64) -> Option<u8> {
 /// residuals' greatest common divisor, e.g. 4096 for byte counts of whole pages). Returns the
 /// encoding byte, the chunk and about how many bytes zstd will leave of it.
 fn encode_planes(samples: &[Sample]) -> Option<(u8, Vec<u8>, usize)> {
-    let d = denominator(samples)?;
+    let (d, ints) = scaled_ints(samples)?;
     let first = samples.first()?;
-    let ints = samples.iter().map(|s| integer_at(s.v, d)).collect::<Option<Vec<i64>>>()?;
     let mut out = Vec::with_capacity(samples.len() * 3 + 32);
     put_uvarint(&mut out, samples.len() as u64);
     put_varint(&mut out, first.t);
@@ -388,14 +392,12 @@ pub(crate) fn sample_count(mut cell: &[u8]) -> usize {
 /// deltas), zig-zag varints. Kept to test that such cells still read.
 #[cfg(test)]
 fn encode_scaled(samples: &[Sample]) -> Option<Vec<u8>> {
-    let d = denominator(samples)?;
+    let (d, ints) = scaled_ints(samples)?;
     let e = decimal_exponent(d)?;
-    let scale = d as f64;
     let first = samples.first()?;
     let mut out = Vec::with_capacity(samples.len() * 2 + 16);
     put_uvarint(&mut out, samples.len() as u64);
     put_varint(&mut out, first.t);
-    let ints: Vec<i64> = samples.iter().map(|s| (s.v * scale).round() as i64).collect();
     put_varint(&mut out, ints[0]);
     out.push(e);
     let (mut pt, mut pdt, mut pv, mut pdv) = (first.t, 0i64, ints[0], 0i64);
@@ -577,7 +579,7 @@ mod tests {
         // Denominators: the least common one of the values, binary fractions included.
         let at = |v: &[f64]| {
             let s: Vec<Sample> = v.iter().map(|&v| Sample { t: 0, v }).collect();
-            denominator(&s)
+            scaled_ints(&s).map(|(d, _)| d)
         };
         assert_eq!(at(&[0.25, 1.5, 3.0]), Some(4));
         assert_eq!(at(&[1.0 / 3.0, 0.5]), Some(6));

@@ -89,7 +89,7 @@ pub fn build(
     let names = label_names(series.iter().map(|(l, _)| l));
     let mut b = BlockBuilder::new(desc, names, opts)?;
     for group in series.chunks(b.row_group_rows()) {
-        b.add_row_group(group)?;
+        b.add_row_group(group.iter().map(|(l, s)| (l, s.as_slice())))?;
     }
     b.finish()
 }
@@ -193,7 +193,11 @@ impl BlockBuilder {
 
     /// Writes one row group (at most [`Self::row_group_rows`] rows). Rows without samples are
     /// skipped.
-    pub fn add_row_group(&mut self, rows: &[(Labels, Vec<Sample>)]) -> Result<()> {
+    pub fn add_row_group<'r>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'r Labels, &'r [Sample])>,
+    ) -> Result<()> {
+        let rows: Vec<_> = rows.into_iter().collect();
         let n = rows.iter().filter(|(_, s)| !s.is_empty()).count();
         if n > self.opts.row_group_rows {
             return Err(Error::Invalid(format!(

@@ -230,9 +230,10 @@ impl Head {
         }
     }
 
-    /// Calls `f` with every series of every tenant and all its samples (for Raft snapshots).
-    /// Tenants come in name order, series in creation order.
-    pub fn for_each_series(&self, mut f: impl FnMut(&str, &Labels, &[Sample])) {
+    /// Calls `f` with every series of every tenant and all its samples, decoded. Tenants come
+    /// in name order, series in creation order.
+    #[cfg(test)]
+    pub(crate) fn for_each_series(&self, mut f: impl FnMut(&str, &Labels, &[Sample])) {
         for (name, t) in &self.tenants {
             for s in t.series() {
                 let labels = t.labels_of(s);

@@ -208,14 +208,21 @@ impl TenantHead {
 
     /// The series with exactly these labels, checking every candidate of a shared hash.
     fn lookup<L: AsRef<[u8]>>(&self, hash: u64, labels: &[L]) -> Option<u32> {
-        self.by_hash.get(hash).find(|&id| {
-            self.series.get(id as usize).is_some_and(|s| {
-                s.labels.len() == labels.len()
-                    && s.labels
-                        .iter()
-                        .zip(labels)
-                        .all(|(&sym, l)| self.symbols.resolve_bytes(sym) == l.as_ref())
-            })
+        self.by_hash
+            .get(hash)
+            .find(|&id| self.has_flat_labels(id, labels.len(), labels.iter().map(AsRef::as_ref)))
+    }
+
+    /// Whether series `id` has exactly these `len` label strings (`name, value, name, …`).
+    fn has_flat_labels<'l>(
+        &self,
+        id: u32,
+        len: usize,
+        flat: impl Iterator<Item = &'l [u8]>,
+    ) -> bool {
+        self.series.get(id as usize).is_some_and(|s| {
+            s.labels.len() == len
+                && s.labels.iter().zip(flat).all(|(&sym, l)| self.symbols.resolve_bytes(sym) == l)
         })
     }
 
@@ -282,13 +289,8 @@ impl TenantHead {
 
     /// Whether series `id` has exactly `labels`.
     pub(crate) fn has_labels(&self, id: u32, labels: &Labels) -> bool {
-        self.series.get(id as usize).is_some_and(|s| {
-            s.labels.len() == 2 * labels.len()
-                && self
-                    .label_bytes_of(s)
-                    .zip(labels.iter())
-                    .all(|((n, v), l)| n == l.name.as_bytes() && v == l.value.as_bytes())
-        })
+        let flat = labels.iter().flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()]);
+        self.has_flat_labels(id, 2 * labels.len(), flat)
     }
 
     pub(crate) fn labels(&self, id: u32) -> Option<Labels> {

@@ -11,7 +11,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use prost::Message;
 use strata_head::chunk::XorIter;
-use strata_model::Sample;
+use strata_model::{merge_samples, Sample};
 use strata_proto::raft_v1::MetricMetadata;
 
 use crate::wire::{
@@ -274,7 +274,7 @@ impl<'a> DecodedBatch<'a> {
     }
 
     /// Adds a series' chunk samples to the ones its `timestamps` and `values` (from `t0` and
-    /// `v0` on) held, all in time order: chunk samples first where two share a time.
+    /// `v0` on) held, all in time order: the chunk's sample where two share a time.
     fn add_chunked(&mut self, t0: usize, v0: usize, chunked: Vec<Sample>) {
         let loose: Vec<Sample> = self.timestamps[t0..]
             .iter()
@@ -283,23 +283,7 @@ impl<'a> DecodedBatch<'a> {
             .collect();
         self.timestamps.truncate(t0);
         self.values.truncate(v0);
-        let (mut i, mut j) = (0, 0);
-        while i < chunked.len() || j < loose.len() {
-            let s = match (chunked.get(i), loose.get(j)) {
-                (Some(a), Some(b)) if b.t < a.t => {
-                    j += 1;
-                    *b
-                }
-                (Some(a), _) => {
-                    i += 1;
-                    *a
-                }
-                (None, Some(b)) => {
-                    j += 1;
-                    *b
-                }
-                (None, None) => break,
-            };
+        for s in merge_samples(chunked, loose) {
             self.timestamps.push(s.t);
             self.values.push(s.v);
         }

@@ -317,12 +317,8 @@ fn cut_tenant(
             }
             data
         };
-        // One row group per group, encoded with the head let go.
-        b.end_row_group()?;
-        for ((labels, _), samples) in group.iter().zip(&data) {
-            b.push_row(labels, samples)?;
-        }
-        b.end_row_group()?;
+        // Encoded with the head let go.
+        b.add_row_group(group.iter().map(|(l, _)| l).zip(data.iter().map(Vec::as_slice)))?;
         // Ingestion comes first: a flush takes at most 40% of one core, resting one and a
         // half times as long as it worked (on two cores, a fifth of the machine). It has a
         // whole block range to finish. This runs on a blocking thread (`spawn_blocking`),
