@@ -1,7 +1,9 @@
 //! The in-memory head of one Raft shard: the recent samples of many tenants.
 //!
 //! Each tenant has its own string interner, series table, series-by-hash map and inverted index
-//! (label name → value → sorted series ids). Samples live in Prometheus's XOR chunk encoding
+//! (label name → value → sorted series ids). A series is named by its key, its label set in
+//! one canonical byte form ([`strata_model::encode_key`]), which is what appends carry: finding
+//! a series is one hash probe and one comparison of two byte strings. Samples live in Prometheus's XOR chunk encoding
 //! ([`chunk`]), 120 to a chunk by default, with a small sorted buffer per series for samples that
 //! arrive out of order inside [`HeadConfig::ooo_window_ms`]. Appends follow Prometheus's rules:
 //! a sample at the newest timestamp with identical value bits is a duplicate and ignored, with
@@ -12,13 +14,13 @@
 //!
 //! ```
 //! use strata_head::{Head, HeadConfig};
-//! use strata_model::{label_hash, ApplyReport, MatchOp, Matcher};
+//! use strata_model::{encode_key, key_hash, ApplyReport, MatchOp, Matcher};
 //!
 //! let mut head = Head::new(HeadConfig::default());
-//! let labels: [&[u8]; 4] = [b"__name__", b"up", b"job", b"node"];
-//! let hash = label_hash(labels.chunks(2).map(|p| (p[0], p[1])));
+//! let mut key = Vec::new();
+//! encode_key([(&b"__name__"[..], &b"up"[..]), (b"job", b"node")], &mut key);
 //! let mut report = ApplyReport::default();
-//! head.append("tenant-a", hash, &labels, &[1000, 2000], &[1.0, 0.0], &mut report);
+//! head.append("tenant-a", key_hash(&key), &key, &[1000, 2000], &[1.0, 0.0], &mut report);
 //! assert_eq!((report.appended, report.series_created), (2, 1));
 //!
 //! let m = Matcher::new(MatchOp::Equal, "job", "node").unwrap();
@@ -40,7 +42,7 @@ use std::collections::BTreeMap;
 use std::mem::size_of;
 
 pub use error::{Error, Result};
-use strata_model::{label_hash, ApplyReport, Labels, Matcher, Sample, SeriesRef};
+use strata_model::{key_hash, labels_key, ApplyReport, Labels, Matcher, Sample, SeriesRef};
 
 use crate::symbols::ALLOC_OVERHEAD;
 use crate::tenant::TenantHead;
@@ -97,42 +99,29 @@ impl Head {
 
     /// Appends samples of one series.
     ///
-    /// `labels` is the flattened label set sorted by name, `[name0, value0, name1, value1, ...]`,
-    /// and `hash` is [`label_hash`] over those pairs; it is trusted for the lookup, and the
-    /// labels are compared on every hit, so colliding hashes are fine. A new series is created
-    /// from its first sample. Label sets that are empty, of odd length, not UTF-8, with an empty
-    /// name or with names not sorted and unique are skipped whole, with an entry in
-    /// `report.examples`. Extra timestamps or values beyond the shorter of `ts`/`vs` are ignored.
-    pub fn append<L: AsRef<[u8]>>(
+    /// `key` is the series' label set as a series key ([`strata_model::encode_key`], names in
+    /// order) and `hash` its [`key_hash`]; the hash is trusted for the lookup, and the keys are
+    /// compared on every hit, so colliding hashes are fine. A new series is created from its
+    /// first sample. Keys that are empty, malformed, not UTF-8, with an empty name or with
+    /// names not sorted and unique are skipped whole, with an entry in `report.examples`.
+    /// Extra timestamps or values beyond the shorter of `ts`/`vs` are ignored.
+    pub fn append(
         &mut self,
         tenant: &str,
         hash: u64,
-        labels: &[L],
+        key: &[u8],
         ts: &[i64],
         vs: &[f64],
         report: &mut ApplyReport,
     ) {
-        if ts.is_empty() || vs.is_empty() {
-            return;
-        }
-        let (cfg, min_valid) = (&self.cfg, self.min_valid_t);
-        if let Some(t) = self.tenants.get_mut(tenant) {
-            t.append(cfg, min_valid, hash, labels, ts, vs, report);
-            return;
-        }
-        let mut t = TenantHead::default();
-        t.append(cfg, min_valid, hash, labels, ts, vs, report);
-        if !t.is_empty() {
-            self.tenants.insert(tenant.to_owned(), t);
-        }
+        self.append_all(tenant, [(hash, key, ts, vs)], report);
     }
 
-    /// [`Head::append`] for each `(hash, labels, timestamps, values)` of one tenant, finding
+    /// [`Head::append`] for each `(hash, key, timestamps, values)` of one tenant, finding
     /// the tenant once rather than per series.
-    pub fn append_all<'s, L, I>(&mut self, tenant: &str, series: I, report: &mut ApplyReport)
+    pub fn append_all<'s, I>(&mut self, tenant: &str, series: I, report: &mut ApplyReport)
     where
-        L: AsRef<[u8]> + 's,
-        I: IntoIterator<Item = (u64, &'s [L], &'s [i64], &'s [f64])>,
+        I: IntoIterator<Item = (u64, &'s [u8], &'s [i64], &'s [f64])>,
     {
         let (cfg, min_valid) = (&self.cfg, self.min_valid_t);
         let mut created = None;
@@ -141,10 +130,10 @@ impl Head {
             None => created.insert(TenantHead::default()),
         };
         let series: Vec<_> = series.into_iter().collect();
-        t.warm(series.iter().map(|s| s.0));
-        for (hash, labels, ts, vs) in series {
+        let hints = t.warm(series.iter().map(|s| s.0));
+        for ((hash, key, ts, vs), hint) in series.into_iter().zip(hints) {
             if !ts.is_empty() && !vs.is_empty() {
-                t.append(cfg, min_valid, hash, labels, ts, vs, report);
+                t.append(cfg, min_valid, (hash, key, hint), ts, vs, report);
             }
         }
         if let Some(t) = created.filter(|t| !t.is_empty()) {
@@ -152,7 +141,7 @@ impl Head {
         }
     }
 
-    /// [`Head::append`] for a [`Labels`] value, computing its hash.
+    /// [`Head::append`] for a [`Labels`] value, computing its key and hash.
     pub fn append_labels(
         &mut self,
         tenant: &str,
@@ -161,10 +150,8 @@ impl Head {
         vs: &[f64],
         report: &mut ApplyReport,
     ) {
-        let flat: Vec<&[u8]> =
-            labels.iter().flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()]).collect();
-        let hash = label_hash(flat.chunks_exact(2).map(|p| (p[0], p[1])));
-        self.append(tenant, hash, &flat, ts, vs, report);
+        let key = labels_key(labels);
+        self.append(tenant, key_hash(&key), &key, ts, vs, report);
     }
 
     /// Series matching all `matchers` (all series when empty) with at least one sample in
@@ -242,22 +229,17 @@ impl Head {
         }
     }
 
-    /// Calls `f` with every series of every tenant as it is stored: its label pairs in name
-    /// order, its XOR chunks, oldest first, and its out-of-order samples (sorted; they may fall
-    /// between the chunks' samples). What a Raft snapshot copies while it holds the head:
-    /// nothing is decoded or allocated per series.
-    pub fn for_each_series_chunks(
-        &self,
-        mut f: impl FnMut(&str, &[(&[u8], &[u8])], &[&[u8]], &[Sample]),
-    ) {
-        let (mut pairs, mut chunks) = (Vec::new(), Vec::new());
+    /// Calls `f` with every series of every tenant as it is stored: its key, its XOR chunks,
+    /// oldest first, and its out-of-order samples (sorted; they may fall between the chunks'
+    /// samples). What a Raft snapshot copies while it holds the head: nothing is decoded or
+    /// allocated per series.
+    pub fn for_each_series_chunks(&self, mut f: impl FnMut(&str, &[u8], &[&[u8]], &[Sample])) {
+        let mut chunks = Vec::new();
         for (name, t) in &self.tenants {
             for s in t.series() {
-                pairs.clear();
-                pairs.extend(t.label_bytes_of(s));
                 chunks.clear();
                 chunks.extend(s.chunk_bytes());
-                f(name, &pairs, &chunks, s.out_of_order());
+                f(name, &s.key, &chunks, s.out_of_order());
             }
         }
     }

@@ -35,8 +35,8 @@ pub(crate) enum OooPolicy {
 
 #[derive(Debug)]
 pub(crate) struct Series {
-    /// `[name, value, name, value, ...]` symbols, in label-name order.
-    pub(crate) labels: Box<[u32]>,
+    /// The label set as a series key ([`strata_model::encode_key`]): what lookups compare.
+    pub(crate) key: Box<[u8]>,
     /// Oldest sample, in order or not.
     pub(crate) min_t: i64,
     /// Newest sample; always an in-order one.
@@ -51,18 +51,18 @@ pub(crate) struct Series {
 
 impl Series {
     /// A series holding its first sample.
-    pub(crate) fn new(labels: Box<[u32]>, t: i64, v: f64) -> Self {
+    pub(crate) fn new(key: Box<[u8]>, t: i64, v: f64) -> Self {
         let mut open = XorChunk::new();
         // An empty chunk always takes a sample.
         let _ = open.append(t, v);
-        Series { labels, min_t: t, max_t: t, closed: Vec::new(), open, ooo: None }
+        Series { key, min_t: t, max_t: t, closed: Vec::new(), open, ooo: None }
     }
 
-    /// A byte of each place an append reads first (labels, open chunk), for
+    /// A byte of each place an append reads first (key, open chunk), for
     /// [`crate::tenant::TenantHead::warm`].
     #[inline]
-    pub(crate) fn touch(&self) -> u32 {
-        self.labels.first().copied().unwrap_or(0) ^ u32::from(self.open.last_byte())
+    pub(crate) fn touch(&self) -> u8 {
+        self.key.first().copied().unwrap_or(0) ^ self.open.last_byte()
     }
 
     /// Offers one sample, with Prometheus's rules for duplicates and out-of-order samples.
@@ -274,7 +274,7 @@ impl Series {
 
     /// Heap bytes owned by the series (its inline size is counted by its container).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let mut bytes = self.labels.len() * size_of::<u32>() + ALLOC_OVERHEAD;
+        let mut bytes = self.key.len() + ALLOC_OVERHEAD;
         bytes += vec_heap_bytes(&self.closed);
         bytes += self.closed.iter().map(|c| c.data.len() + ALLOC_OVERHEAD).sum::<usize>();
         if self.open.heap_bytes() > 0 {

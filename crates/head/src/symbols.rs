@@ -169,14 +169,6 @@ impl Interner {
         self.buf.get(start..end).unwrap_or("")
     }
 
-    /// [`Interner::resolve`] as bytes, for comparing on the append path: byte slicing skips
-    /// the char-boundary checks of `str` slicing.
-    #[inline]
-    pub(crate) fn resolve_bytes(&self, sym: u32) -> &[u8] {
-        let (start, end) = self.span(sym);
-        self.buf.as_bytes().get(start..end).unwrap_or(b"")
-    }
-
     #[inline]
     fn span(&self, sym: u32) -> (usize, usize) {
         let i = sym as usize;
@@ -210,8 +202,6 @@ mod tests {
         assert_eq!(i.resolve(b), "");
         assert_eq!(i.resolve(c), "instance");
         assert_eq!(i.resolve(99), "");
-        assert_eq!(i.resolve_bytes(c), b"instance");
-        assert_eq!(i.resolve_bytes(99), b"");
         assert_eq!(i.get("instance"), Some(c));
         assert_eq!(i.get("nope"), None);
     }

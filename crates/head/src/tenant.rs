@@ -3,7 +3,8 @@
 use std::mem::size_of;
 
 use strata_model::{
-    label_hash, ApplyReport, Label, Labels, MatchOp, Matcher, RejectReason, Sample,
+    check_key, key_hash, key_pairs, ApplyReport, Label, Labels, MatchOp, Matcher, RejectReason,
+    Sample,
 };
 
 use crate::postings::{intersect, subtract, union, Postings};
@@ -55,12 +56,13 @@ impl TenantHead {
 
     /// `min_valid_t` is the head's, not part of `cfg`: it moves with flushes.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn append<L: AsRef<[u8]>>(
+    /// `hint` is a series id that probably has this key (see [`TenantHead::warm`]); it is
+    /// checked like any other candidate.
+    pub(crate) fn append(
         &mut self,
         cfg: &HeadConfig,
         min_valid_t: i64,
-        hash: u64,
-        labels: &[L],
+        (hash, key, hint): (u64, &[u8], Option<u32>),
         ts: &[i64],
         vs: &[f64],
         report: &mut ApplyReport,
@@ -79,39 +81,41 @@ impl TenantHead {
                     "{} for series {}: {dropped} samples older than {min_valid_t}, \
                      a time range already flushed to the object store",
                     RejectReason::OutOfBounds.message(),
-                    labels_string(labels)
+                    labels_string(key)
                 )
             });
-            return self.append(cfg, i64::MIN, hash, labels, &ts, &vs, report);
+            return self.append(cfg, i64::MIN, (hash, key, hint), &ts, &vs, report);
         }
-        let id = match self.lookup(hash, labels) {
+        let hinted =
+            hint.filter(|&id| self.series.get(id as usize).is_some_and(|s| *s.key == *key));
+        let id = match hinted.or_else(|| self.lookup(hash, key)) {
             Some(id) => id,
-            None => match self.create(hash, labels, ts[0], vs[0]) {
+            None => match self.create(hash, key, ts[0], vs[0]) {
                 Ok(id) => {
                     report.series_created += 1;
                     report.appended += 1;
                     self.observe_time(ts[0]);
-                    return self.append_to(cfg, id, labels, &ts[1..n], &vs[1..n], report);
+                    return self.append_to(cfg, id, key, &ts[1..n], &vs[1..n], report);
                 }
                 Err(why) => {
                     if report.examples.len() < 3 {
                         report.examples.push(format!(
                             "{why} for series {}; its {n} samples were dropped",
-                            labels_string(labels)
+                            labels_string(key)
                         ));
                     }
                     return;
                 }
             },
         };
-        self.append_to(cfg, id, labels, &ts[..n], &vs[..n], report);
+        self.append_to(cfg, id, key, &ts[..n], &vs[..n], report);
     }
 
-    fn append_to<L: AsRef<[u8]>>(
+    fn append_to(
         &mut self,
         cfg: &HeadConfig,
         id: u32,
-        labels: &[L],
+        key: &[u8],
         ts: &[i64],
         vs: &[f64],
         report: &mut ApplyReport,
@@ -132,25 +136,27 @@ impl TenantHead {
                 }
                 Outcome::Duplicate => report.duplicates_ignored += 1,
                 Outcome::Rejected(reason) => report.reject(reason, 1, || {
-                    format!("{} for series {}", reason.message(), labels_string(labels))
+                    format!("{} for series {}", reason.message(), labels_string(key))
                 }),
             }
         }
     }
 
     /// Reads, for every hash, the memory its series' append will touch first (hash index
-    /// slot, series, labels, open chunk), all before any append. The loads do not depend on
+    /// slot, series, key, open chunk), all before any append. The loads do not depend on
     /// each other, so the CPU overlaps their cache misses, which one series at a time (each
-    /// append waits on its own misses) it cannot. Changes nothing.
-    pub(crate) fn warm(&self, hashes: impl Iterator<Item = u64>) {
-        let ids: Vec<u32> = hashes.filter_map(|h| self.by_hash.first(h)).collect();
-        let mut acc = 0u32;
-        for &id in &ids {
+    /// append waits on its own misses) it cannot. Returns the first series id of each hash,
+    /// the hint to pass to [`TenantHead::append`]. Changes nothing.
+    pub(crate) fn warm(&self, hashes: impl Iterator<Item = u64>) -> Vec<Option<u32>> {
+        let ids: Vec<Option<u32>> = hashes.map(|h| self.by_hash.first(h)).collect();
+        let mut acc = 0u8;
+        for &id in ids.iter().flatten() {
             if let Some(s) = self.series.get(id as usize) {
                 acc ^= s.touch();
             }
         }
         std::hint::black_box(acc);
+        ids
     }
 
     /// Drops samples before `t` (whole chunks; one straddling `t` is kept) and the series left
@@ -176,21 +182,11 @@ impl TenantHead {
             if !keep {
                 continue;
             }
-            let strs: Vec<&str> = s.labels.iter().map(|&sym| old.symbols.resolve(sym)).collect();
-            let hash = label_hash(strs.chunks_exact(2).map(|p| (p[0].as_bytes(), p[1].as_bytes())));
             let id = self.series.len() as u32;
-            let mut syms = Vec::with_capacity(strs.len());
-            for st in &strs {
-                // The old interner held these strings, so the new one has room for them.
-                let Some(sym) = self.symbols.intern(st) else { break };
-                syms.push(sym);
-            }
-            for pair in syms.chunks_exact(2) {
-                self.postings.add(pair[0], pair[1], id);
-            }
-            self.by_hash.insert(hash, id);
-            let mut s = s;
-            s.labels = syms.into_boxed_slice();
+            // The old interner held these strings, so the new one has room for them, and the
+            // key was checked (UTF-8 included) when the series was created.
+            self.index_pairs(&s.key, id);
+            self.by_hash.insert(key_hash(&s.key), id);
             self.series.push(s);
         }
         self.recompute_times();
@@ -206,91 +202,51 @@ impl TenantHead {
         self.max_t = self.max_t.max(t);
     }
 
-    /// The series with exactly these labels, checking every candidate of a shared hash.
-    fn lookup<L: AsRef<[u8]>>(&self, hash: u64, labels: &[L]) -> Option<u32> {
+    /// The series with exactly this key, checking every candidate of a shared hash.
+    fn lookup(&self, hash: u64, key: &[u8]) -> Option<u32> {
         self.by_hash
             .get(hash)
-            .find(|&id| self.has_flat_labels(id, labels.len(), labels.iter().map(AsRef::as_ref)))
+            .find(|&id| self.series.get(id as usize).is_some_and(|s| *s.key == *key))
     }
 
-    /// Whether series `id` has exactly these `len` label strings (`name, value, name, …`).
-    fn has_flat_labels<'l>(
-        &self,
-        id: u32,
-        len: usize,
-        flat: impl Iterator<Item = &'l [u8]>,
-    ) -> bool {
-        self.series.get(id as usize).is_some_and(|s| {
-            s.labels.len() == len
-                && s.labels.iter().zip(flat).all(|(&sym, l)| self.symbols.resolve_bytes(sym) == l)
-        })
+    /// Adds series `id` to the postings of each of its key's pairs. `false` once the symbol
+    /// space is used up (the pairs after that are left out).
+    fn index_pairs(&mut self, key: &[u8], id: u32) -> bool {
+        for (n, v) in key_pairs(key) {
+            let (Ok(n), Ok(v)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
+                return false;
+            };
+            let (Some(n), Some(v)) = (self.symbols.intern(n), self.symbols.intern(v)) else {
+                return false;
+            };
+            self.postings.add(n, v, id);
+        }
+        true
     }
 
-    /// Validates the labels and adds a series holding one sample.
-    fn create<L: AsRef<[u8]>>(
-        &mut self,
-        hash: u64,
-        labels: &[L],
-        t: i64,
-        v: f64,
-    ) -> Result<u32, &'static str> {
-        if labels.is_empty() {
-            return Err("empty label set");
-        }
-        if labels.len() % 2 == 1 {
-            return Err("odd number of label name and value strings");
-        }
-        let mut strs = Vec::with_capacity(labels.len());
-        for l in labels {
-            strs.push(std::str::from_utf8(l.as_ref()).map_err(|_| "invalid UTF-8 in labels")?);
-        }
-        if strs.chunks_exact(2).any(|p| p[0].is_empty()) {
-            return Err("empty label name");
-        }
-        let names_sorted =
-            strs.chunks_exact(2).zip(strs.chunks_exact(2).skip(1)).all(|(a, b)| a[0] < b[0]);
-        if !names_sorted {
-            return Err("label names not sorted and unique");
-        }
+    /// Validates the key and adds a series holding one sample.
+    fn create(&mut self, hash: u64, key: &[u8], t: i64, v: f64) -> Result<u32, &'static str> {
+        check_key(key)?;
         let id = u32::try_from(self.series.len()).map_err(|_| "too many series")?;
-        let mut syms = Vec::with_capacity(strs.len());
-        for s in &strs {
-            syms.push(self.symbols.intern(s).ok_or("too many distinct label strings")?);
-        }
-        for pair in syms.chunks_exact(2) {
-            self.postings.add(pair[0], pair[1], id);
+        if !self.index_pairs(key, id) {
+            return Err("too many distinct label strings");
         }
         self.by_hash.insert(hash, id);
-        self.series.push(Series::new(syms.into_boxed_slice(), t, v));
+        self.series.push(Series::new(key.into(), t, v));
         Ok(id)
     }
 
-    /// A series' (name, value) pairs, in name order, as the symbol table holds them.
-    pub(crate) fn label_bytes_of<'s>(
-        &'s self,
-        s: &'s Series,
-    ) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + 's {
-        s.labels
-            .chunks_exact(2)
-            .map(|p| (self.symbols.resolve_bytes(p[0]), self.symbols.resolve_bytes(p[1])))
-    }
-
     pub(crate) fn labels_of(&self, s: &Series) -> Labels {
-        Labels(
-            s.labels
-                .chunks_exact(2)
-                .map(|p| Label {
-                    name: self.symbols.resolve(p[0]).to_owned(),
-                    value: self.symbols.resolve(p[1]).to_owned(),
-                })
-                .collect(),
-        )
+        // Keys were checked to be UTF-8 when their series was created.
+        let str = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Labels(key_pairs(&s.key).map(|(n, v)| Label { name: str(n), value: str(v) }).collect())
     }
 
     /// Whether series `id` has exactly `labels`.
     pub(crate) fn has_labels(&self, id: u32, labels: &Labels) -> bool {
-        let flat = labels.iter().flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()]);
-        self.has_flat_labels(id, 2 * labels.len(), flat)
+        self.series.get(id as usize).is_some_and(|s| {
+            key_pairs(&s.key).eq(labels.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes())))
+        })
     }
 
     pub(crate) fn labels(&self, id: u32) -> Option<Labels> {
@@ -356,25 +312,25 @@ impl TenantHead {
     }
 
     pub(crate) fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<String> {
-        let mut names: Vec<u32> = if matchers.is_empty() {
-            self.postings
+        if matchers.is_empty() {
+            let mut names: Vec<u32> = self
+                .postings
                 .names()
                 .filter(|&name| {
                     self.postings.values(name).any(|(_, ids)| self.any_in_range(ids, mint, maxt))
                 })
-                .collect()
-        } else {
-            let mut names = Vec::new();
-            for id in self.select(matchers, mint, maxt) {
-                if let Some(s) = self.series.get(id as usize) {
-                    names.extend(s.labels.chunks_exact(2).map(|p| p[0]));
-                }
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            return self.sorted_strings(names);
+        }
+        let mut names = Vec::new();
+        for id in self.select(matchers, mint, maxt) {
+            if let Some(s) = self.series.get(id as usize) {
+                names.extend(key_pairs(&s.key).map(|(n, _)| n));
             }
-            names
-        };
-        names.sort_unstable();
-        names.dedup();
-        self.sorted_strings(names)
+        }
+        byte_strings(names)
     }
 
     pub(crate) fn label_values(
@@ -384,27 +340,29 @@ impl TenantHead {
         mint: i64,
         maxt: i64,
     ) -> Vec<String> {
-        let Some(name) = self.symbols.get(name) else {
+        let Some(sym) = self.symbols.get(name) else {
             return Vec::new();
         };
-        let mut values: Vec<u32> = if matchers.is_empty() {
-            self.postings
-                .values(name)
+        if matchers.is_empty() {
+            let mut values: Vec<u32> = self
+                .postings
+                .values(sym)
                 .filter(|(_, ids)| self.any_in_range(ids, mint, maxt))
                 .map(|(value, _)| value)
-                .collect()
-        } else {
-            self.select(matchers, mint, maxt)
-                .into_iter()
-                .filter_map(|id| {
-                    let s = self.series.get(id as usize)?;
-                    s.labels.chunks_exact(2).find(|p| p[0] == name).map(|p| p[1])
-                })
-                .collect()
-        };
-        values.sort_unstable();
-        values.dedup();
-        self.sorted_strings(values)
+                .collect();
+            values.sort_unstable();
+            values.dedup();
+            return self.sorted_strings(values);
+        }
+        let values = self
+            .select(matchers, mint, maxt)
+            .into_iter()
+            .filter_map(|id| {
+                let s = self.series.get(id as usize)?;
+                key_pairs(&s.key).find(|(n, _)| *n == name.as_bytes()).map(|(_, v)| v)
+            })
+            .collect();
+        byte_strings(values)
     }
 
     fn any_in_range(&self, ids: &[u32], mint: i64, maxt: i64) -> bool {
@@ -436,16 +394,27 @@ impl TenantHead {
     }
 }
 
-/// A label set in Prometheus's notation, `{__name__="up", job="node"}`, from raw pairs.
-pub(crate) fn labels_string<L: AsRef<[u8]>>(labels: &[L]) -> String {
+/// Distinct byte strings as sorted strings (byte order is UTF-8's code point order).
+fn byte_strings(mut v: Vec<&[u8]>) -> Vec<String> {
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()
+}
+
+/// A series key in Prometheus's notation, `{__name__="up", job="node"}`; `…` marks where a
+/// malformed one stops making sense.
+pub(crate) fn labels_string(key: &[u8]) -> String {
     let mut out = String::from("{");
-    for (i, pair) in labels.chunks(2).enumerate() {
+    let mut pairs = key_pairs(key);
+    for (i, (name, value)) in pairs.by_ref().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let name = String::from_utf8_lossy(pair[0].as_ref());
-        let value = pair.get(1).map(|v| String::from_utf8_lossy(v.as_ref())).unwrap_or_default();
+        let (name, value) = (String::from_utf8_lossy(name), String::from_utf8_lossy(value));
         out.push_str(&format!("{name}={value:?}"));
+    }
+    if !pairs.rest().is_empty() {
+        out.push('…');
     }
     out.push('}');
     out

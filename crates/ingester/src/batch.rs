@@ -6,12 +6,15 @@
 //! the generated type. Both speak exactly the generated type's wire format (the writer emits
 //! the bytes prost's `encode` would, fields in number order), so log entries written by
 //! earlier versions still apply and the generated `ShardBatch` can still read new ones.
+//!
+//! A series travels as its series key ([`strata_model::encode_key`]) and the key's hash: the
+//! head finds it by those without looking at single labels.
 use std::ops::Range;
 
 use bytes::Bytes;
 use prost::Message;
 use strata_head::chunk::XorIter;
-use strata_model::{merge_samples, Sample};
+use strata_model::{encode_key, key_hash, merge_samples, Sample};
 use strata_proto::raft_v1::MetricMetadata;
 
 use crate::wire::{
@@ -29,15 +32,16 @@ const SERIES_TIMESTAMPS: u32 = 3;
 const SERIES_VALUES: u32 = 4;
 const SERIES_LABEL_PAIRS: u32 = 5;
 const SERIES_XOR_CHUNKS: u32 = 6;
+const SERIES_KEY_HASH: u32 = 7;
 /// The one-byte key of a `SeriesSamples.labels` string.
 const LABELS_KEY: u8 = (SERIES_LABELS << 3) as u8 | WireType::LengthDelimited as u8;
-/// The one-byte keys inside `label_pairs`: `TimeSeries.labels`, `Label.name`, `Label.value`.
+/// The one-byte keys of a series key: `TimeSeries.labels`, `Label.name`, `Label.value`.
 pub(crate) const PAIR_KEY: u8 = 0x0a;
 pub(crate) const NAME_KEY: u8 = 0x0a;
 pub(crate) const VALUE_KEY: u8 = 0x12;
 
 /// One `prometheus.Label` in its short form (a name then a value, each under 128 bytes, and
-/// nothing else), the form [`SeriesLabels::Encoded`] holds; `None` otherwise.
+/// nothing else): exactly how a series key holds a label of that size; `None` otherwise.
 #[inline(always)]
 pub(crate) fn short_label(msg: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut l = Fields::new(msg);
@@ -45,17 +49,6 @@ pub(crate) fn short_label(msg: &[u8]) -> Option<(&[u8], &[u8])> {
         (Some(name), Some(value)) if l.is_empty() => Some((name, value)),
         _ => None,
     }
-}
-
-/// A series' labels on their way into a log entry.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum SeriesLabels<'a> {
-    /// Sorted (name, value) pairs, written one string at a time (`SeriesSamples.labels`).
-    Pairs(&'a [(&'a [u8], &'a [u8])]),
-    /// Back-to-back `TimeSeries.labels` fields of a request, every one with a one-byte length
-    /// and in [`short_label`] form, sorted and valid: copied in one piece
-    /// (`SeriesSamples.label_pairs`).
-    Encoded(&'a [u8]),
 }
 
 /// Builds one shard's log entry series by series.
@@ -77,14 +70,12 @@ impl BatchWriter {
         BatchWriter { buf, metadata: Vec::new() }
     }
 
-    /// Appends a `SeriesSamples`: `labels` sorted by name, `hash` their [`label_hash`], and
-    /// (snapshots only) XOR `chunks` holding more of its samples.
-    ///
-    /// [`label_hash`]: strata_model::label_hash
+    /// Appends a `SeriesSamples`: the series `key` ([`strata_model::encode_key`]), `hash` its
+    /// [`key_hash`], and (snapshots only) XOR `chunks` holding more of its samples.
     pub(crate) fn push_series(
         &mut self,
         hash: u64,
-        labels: SeriesLabels<'_>,
+        key: &[u8],
         samples: &[(i64, f64)],
         chunks: &[&[u8]],
     ) {
@@ -92,22 +83,16 @@ impl BatchWriter {
         let ts_len: usize = samples.iter().map(|&(t, _)| varint_len(t as u64)).sum();
         let vs_len = 8 * samples.len();
         let mut len = 0;
-        if hash != 0 {
-            len += 1 + varint_len(hash);
-        }
-        match labels {
-            SeriesLabels::Pairs(pairs) => {
-                for (n, v) in pairs {
-                    len += bytes_field_len(n.len()) + bytes_field_len(v.len());
-                }
-            }
-            SeriesLabels::Encoded(raw) if !raw.is_empty() => len += bytes_field_len(raw.len()),
-            SeriesLabels::Encoded(_) => {}
-        }
         if !samples.is_empty() {
             len += bytes_field_len(ts_len) + bytes_field_len(vs_len);
         }
+        if !key.is_empty() {
+            len += bytes_field_len(key.len());
+        }
         len += chunks.iter().map(|c| bytes_field_len(c.len())).sum::<usize>();
+        if hash != 0 {
+            len += 1 + varint_len(hash);
+        }
 
         // Fields in number order, as prost writes them.
         let out = &mut self.buf;
@@ -115,16 +100,6 @@ impl BatchWriter {
         put_key(BATCH_SERIES, WireType::LengthDelimited, out);
         put_varint(len as u64, out);
         let start = out.len();
-        if hash != 0 {
-            put_key(SERIES_HASH, WireType::Varint, out);
-            put_varint(hash, out);
-        }
-        if let SeriesLabels::Pairs(pairs) = labels {
-            for (n, v) in pairs {
-                put_bytes(SERIES_LABELS, n, out);
-                put_bytes(SERIES_LABELS, v, out);
-            }
-        }
         if !samples.is_empty() {
             // Repeated numbers are packed, the proto3 default.
             put_key(SERIES_TIMESTAMPS, WireType::LengthDelimited, out);
@@ -138,13 +113,15 @@ impl BatchWriter {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
-        if let SeriesLabels::Encoded(raw) = labels {
-            if !raw.is_empty() {
-                put_bytes(SERIES_LABEL_PAIRS, raw, out);
-            }
+        if !key.is_empty() {
+            put_bytes(SERIES_LABEL_PAIRS, key, out);
         }
         for c in chunks {
             put_bytes(SERIES_XOR_CHUNKS, c, out);
+        }
+        if hash != 0 {
+            put_key(SERIES_KEY_HASH, WireType::Varint, out);
+            put_varint(hash, out);
         }
         debug_assert_eq!(out.len() - start, len);
     }
@@ -170,37 +147,48 @@ impl BatchWriter {
     }
 }
 
-/// Where one `SeriesSamples` lies in a [`DecodedBatch`]'s flat arrays.
+/// Where a series key lies: in the entry, or (entries of earlier versions, which held label
+/// strings) in the batch's own buffer.
 #[derive(Debug)]
-struct SeriesEntry {
+enum KeyAt<'a> {
+    Entry(&'a [u8]),
+    Built(Range<usize>),
+}
+
+/// Where one `SeriesSamples` lies in a [`DecodedBatch`].
+#[derive(Debug)]
+struct SeriesEntry<'a> {
     hash: u64,
-    labels: Range<usize>,
+    key: KeyAt<'a>,
     timestamps: Range<usize>,
     values: Range<usize>,
 }
 
-/// A `ShardBatch` read in place: label strings are slices of the entry.
+/// A `ShardBatch` read in place: series keys are slices of the entry.
 #[derive(Debug, Default)]
 pub(crate) struct DecodedBatch<'a> {
     pub(crate) tenant: &'a str,
-    labels: Vec<&'a [u8]>,
     timestamps: Vec<i64>,
     values: Vec<f64>,
-    series: Vec<SeriesEntry>,
+    series: Vec<SeriesEntry<'a>>,
+    /// Keys built from the label strings of earlier versions' entries.
+    built: Vec<u8>,
+    /// One series' label strings (earlier versions' entries), reused.
+    strings: Vec<&'a [u8]>,
     pub(crate) metadata: Vec<MetricMetadata>,
 }
 
-/// One series of a [`DecodedBatch`]: hash, flattened labels, timestamps, values.
-pub(crate) type SeriesView<'b, 'a> = (u64, &'b [&'a [u8]], &'b [i64], &'b [f64]);
+/// One series of a [`DecodedBatch`]: key hash, key, timestamps, values.
+pub(crate) type SeriesView<'b> = (u64, &'b [u8], &'b [i64], &'b [f64]);
 
 impl<'a> DecodedBatch<'a> {
-    /// Decodes a whole entry; nothing of a malformed one is returned.
+    /// Decodes a whole entry; nothing of a malformed one is returned. Keys are not checked
+    /// here: the head checks a key before it creates a series, and a malformed one can never
+    /// equal a stored one.
     pub(crate) fn decode(payload: &'a [u8]) -> WireResult<Self> {
-        // Sized from typical entries (a label string takes 8 to 20 bytes, a series ~200) so
-        // the arrays rarely grow.
+        // Sized from typical entries (a series takes ~200 bytes) so the arrays rarely grow.
         let series = payload.len() / 128;
         let mut b = DecodedBatch {
-            labels: Vec::with_capacity(payload.len() / 8),
             timestamps: Vec::with_capacity(series),
             values: Vec::with_capacity(series),
             series: Vec::with_capacity(series),
@@ -222,33 +210,28 @@ impl<'a> DecodedBatch<'a> {
     }
 
     fn decode_series(&mut self, msg: &'a [u8]) -> WireResult<()> {
-        let (l0, t0, v0) = (self.labels.len(), self.timestamps.len(), self.values.len());
+        let (t0, v0) = (self.timestamps.len(), self.values.len());
         let mut hash = 0;
+        let mut key: &'a [u8] = &[];
+        self.strings.clear();
         // Samples of `xor_chunks` (snapshots), put in time order with the others at the end.
         let mut chunked: Vec<Sample> = Vec::new();
         let mut f = Fields::new(msg);
         while let Some((field, wt)) = f.next_key()? {
             match field {
-                SERIES_HASH => hash = f.uint64(wt)?,
+                // The label hash of earlier versions: read (so it must be well formed, as
+                // prost requires) and dropped.
+                SERIES_HASH => {
+                    f.uint64(wt)?;
+                }
+                SERIES_KEY_HASH => hash = f.uint64(wt)?,
                 SERIES_LABELS => {
-                    self.labels.push(f.bytes(wt)?);
-                    // The rest of the labels usually follow back to back: read them without
-                    // going round the general loop.
+                    self.strings.push(f.bytes(wt)?);
                     while let Some(l) = f.short_bytes(LABELS_KEY) {
-                        self.labels.push(l);
+                        self.strings.push(l);
                     }
                 }
-                SERIES_LABEL_PAIRS => {
-                    let mut p = Fields::new(f.bytes(wt)?);
-                    while !p.is_empty() {
-                        let (name, value) = p
-                            .short_bytes(PAIR_KEY)
-                            .and_then(short_label)
-                            .ok_or(WireError::from_static("malformed label_pairs"))?;
-                        self.labels.push(name);
-                        self.labels.push(value);
-                    }
-                }
+                SERIES_LABEL_PAIRS => key = f.bytes(wt)?,
                 SERIES_TIMESTAMPS => f.repeated_int64(wt, &mut self.timestamps)?,
                 SERIES_VALUES => f.repeated_double(wt, &mut self.values)?,
                 SERIES_XOR_CHUNKS => {
@@ -264,9 +247,30 @@ impl<'a> DecodedBatch<'a> {
         if !chunked.is_empty() {
             self.add_chunked(t0, v0, chunked);
         }
+        let key = if self.strings.is_empty() {
+            KeyAt::Entry(key)
+        } else {
+            // An earlier version's label strings: the key they stand for. An odd one out
+            // leaves a truncated field, so the head refuses the series as malformed.
+            let start = self.built.len();
+            let pairs = self.strings.chunks_exact(2);
+            let odd = !pairs.remainder().is_empty();
+            encode_key(pairs.map(|p| (p[0], p[1])), &mut self.built);
+            if odd {
+                self.built.push(PAIR_KEY);
+            }
+            self.built.extend_from_slice(key);
+            KeyAt::Built(start..self.built.len())
+        };
+        if hash == 0 {
+            hash = key_hash(match &key {
+                KeyAt::Entry(k) => k,
+                KeyAt::Built(r) => &self.built[r.clone()],
+            });
+        }
         self.series.push(SeriesEntry {
             hash,
-            labels: l0..self.labels.len(),
+            key,
             timestamps: t0..self.timestamps.len(),
             values: v0..self.values.len(),
         });
@@ -289,14 +293,13 @@ impl<'a> DecodedBatch<'a> {
         }
     }
 
-    pub(crate) fn series(&self) -> impl Iterator<Item = SeriesView<'_, 'a>> + '_ {
+    pub(crate) fn series(&self) -> impl Iterator<Item = SeriesView<'_>> + '_ {
         self.series.iter().map(|s| {
-            (
-                s.hash,
-                &self.labels[s.labels.clone()],
-                &self.timestamps[s.timestamps.clone()],
-                &self.values[s.values.clone()],
-            )
+            let key = match &s.key {
+                KeyAt::Entry(k) => k,
+                KeyAt::Built(r) => &self.built[r.clone()],
+            };
+            (s.hash, key, &self.timestamps[s.timestamps.clone()], &self.values[s.values.clone()])
         })
     }
 }
@@ -318,8 +321,8 @@ mod tests {
         }
     }
 
-    /// Hash, label pairs and samples of one series.
-    type TestSeries = (u64, Vec<(Vec<u8>, Vec<u8>)>, Vec<(i64, f64)>);
+    /// Key hash, key and samples of one series.
+    type TestSeries = (u64, Vec<u8>, Vec<(i64, f64)>);
 
     /// The generated type for the same content.
     fn generated(tenant: &str, series: &[TestSeries], metadata: &[MetricMetadata]) -> ShardBatch {
@@ -327,20 +330,50 @@ mod tests {
             tenant: tenant.into(),
             series: series
                 .iter()
-                .map(|(hash, labels, samples)| SeriesSamples {
-                    hash: *hash,
-                    labels: labels
-                        .iter()
-                        .flat_map(|(n, v)| [Bytes::from(n.clone()), Bytes::from(v.clone())])
-                        .collect(),
+                .map(|(hash, key, samples)| SeriesSamples {
+                    key_hash: *hash,
+                    label_pairs: key.clone(),
                     timestamps: samples.iter().map(|s| s.0).collect(),
                     values: samples.iter().map(|s| s.1).collect(),
-                    label_pairs: Vec::new(),
-                    xor_chunks: Vec::new(),
+                    ..Default::default()
                 })
                 .collect(),
             metadata: metadata.to_vec(),
         }
+    }
+
+    #[test]
+    fn earlier_versions_label_strings_become_keys() {
+        let strings = |l: &[&str]| l.iter().map(|s| Bytes::from(s.to_string())).collect();
+        let entry = ShardBatch {
+            tenant: "t".into(),
+            series: vec![
+                SeriesSamples {
+                    hash: 99,
+                    labels: strings(&["__name__", "up", "job", "a"]),
+                    timestamps: vec![5],
+                    values: vec![1.0],
+                    ..Default::default()
+                },
+                SeriesSamples {
+                    hash: 98,
+                    labels: strings(&["__name__", "up", "job"]),
+                    timestamps: vec![5],
+                    values: vec![1.0],
+                    ..Default::default()
+                },
+            ],
+            metadata: vec![],
+        }
+        .encode_to_vec();
+        let d = DecodedBatch::decode(&entry).unwrap();
+        let got: Vec<_> = d.series().collect();
+        let mut want = Vec::new();
+        encode_key([(&b"__name__"[..], &b"up"[..]), (b"job", b"a")], &mut want);
+        assert_eq!(got[0], (key_hash(&want), &want[..], &[5i64][..], &[1.0][..]));
+        // The old label hash is not used: the key's is.
+        assert_eq!(strata_model::check_key(got[0].1), Ok(()));
+        assert_eq!(strata_model::check_key(got[1].1), Err("malformed label set"));
     }
 
     #[test]
@@ -369,11 +402,8 @@ mod tests {
             tenant in "[a-z]{0,8}",
             series in prop::collection::vec(
                 (
-                    any::<u64>(),
-                    prop::collection::vec(
-                        (prop::collection::vec(any::<u8>(), 0..200), prop::collection::vec(any::<u8>(), 0..20)),
-                        0..5,
-                    ),
+                    prop_oneof![Just(0u64), any::<u64>()],
+                    prop::collection::vec(any::<u8>(), 0..300),
                     prop::collection::vec((any::<i64>(), any::<f64>()), 0..5),
                 ),
                 0..6,
@@ -382,10 +412,8 @@ mod tests {
         ) {
             let metadata = if with_md { vec![md("a"), md("b")] } else { vec![] };
             let mut w = BatchWriter::new(&tenant, 0);
-            for (hash, labels, samples) in &series {
-                let pairs: Vec<(&[u8], &[u8])> =
-                    labels.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-                w.push_series(*hash, SeriesLabels::Pairs(&pairs), samples, &[]);
+            for (hash, key, samples) in &series {
+                w.push_series(*hash, key, samples, &[]);
             }
             for m in &metadata {
                 w.push_metadata(m.clone());
@@ -400,10 +428,10 @@ mod tests {
             prop_assert_eq!(&d.metadata, &metadata);
             let got: Vec<_> = d.series().collect();
             prop_assert_eq!(got.len(), series.len());
-            for ((hash, labels, ts, vs), (h, l, s)) in got.into_iter().zip(&series) {
-                prop_assert_eq!(hash, *h);
-                let flat: Vec<&[u8]> = l.iter().flat_map(|(n, v)| [&n[..], &v[..]]).collect();
-                prop_assert_eq!(labels, &flat[..]);
+            for ((hash, key, ts, vs), (h, k, s)) in got.into_iter().zip(&series) {
+                // A zero hash is left off the wire and computed again.
+                prop_assert_eq!(hash, if *h == 0 { key_hash(k) } else { *h });
+                prop_assert_eq!(key, &k[..]);
                 let want_ts: Vec<i64> = s.iter().map(|x| x.0).collect();
                 let want_vs: Vec<u64> = s.iter().map(|x| x.1.to_bits()).collect();
                 prop_assert_eq!(ts, &want_ts[..]);
@@ -434,7 +462,8 @@ mod tests {
         let d = DecodedBatch::decode(&entry).unwrap();
         let got: Vec<_> = d.series().collect();
         assert_eq!(d.tenant, "t");
-        assert_eq!(got, vec![(7, &[][..], &[5i64][..], &[1.5f64][..])]);
+        // The label hash of earlier versions (field 1) is not used: the (empty) key's is.
+        assert_eq!(got, vec![(key_hash(b""), &[][..], &[5i64][..], &[1.5f64][..])]);
         let p = ShardBatch::decode(&entry[..]).unwrap();
         assert_eq!((p.series[0].timestamps[0], p.series[0].values[0]), (5, 1.5));
     }

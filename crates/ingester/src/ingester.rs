@@ -248,8 +248,10 @@ impl SeriesReader for Ingester {
     }
 }
 
-/// What the PromQL engine reads: the heads' series and samples. A series lives in exactly one
-/// shard (routing hashes tenant and labels), so the union over shards has no duplicates.
+/// What the PromQL engine reads: the heads' series and samples. A series lives in one shard
+/// (routing hashes tenant and series key) as long as the shard count and the routing hash stay
+/// the same; after a change of either, samples of a series from before it may still be in
+/// another shard's head, so the shards' series are merged as blocks' are.
 #[async_trait]
 impl Queryable for Ingester {
     async fn select(
@@ -260,17 +262,20 @@ impl Queryable for Ingester {
         maxt: i64,
     ) -> Result<Vec<RawSeries>> {
         let t = tenant.as_str();
-        let mut out = Vec::new();
+        let mut parts = Vec::with_capacity(self.states.len());
         for st in &self.states {
             let head = st.head();
+            let mut part = Vec::new();
             for r in head.select(t, matchers, mint, maxt) {
                 let Some(labels) = head.series_labels(t, r) else { continue };
                 let samples = head.samples(t, r, mint, maxt);
                 if !samples.is_empty() {
-                    out.push(RawSeries { labels, samples });
+                    part.push(RawSeries { labels, samples });
                 }
             }
+            parts.push(part);
         }
+        let mut out = strata_model::merge_series(parts);
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }

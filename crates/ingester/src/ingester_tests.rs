@@ -1,5 +1,4 @@
 //! The ingester as the engine's `Queryable`: selects across every shard's head.
-use bytes::Bytes;
 use prometheus_client::registry::Registry;
 use prost::Message;
 use strata_model::{MatchOp, Sample, STALE_NAN_BITS};
@@ -15,20 +14,19 @@ type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 fn batch(tenant: &str, series: &[Series<'_>]) -> Vec<u8> {
     let series = series
         .iter()
-        .map(|(labels, samples)| SeriesSamples {
-            hash: strata_model::label_hash(
+        .map(|(labels, samples)| {
+            let mut key = Vec::new();
+            strata_model::encode_key(
                 labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
-            ),
-            labels: labels
-                .iter()
-                .flat_map(|(n, v)| {
-                    [Bytes::copy_from_slice(n.as_bytes()), Bytes::copy_from_slice(v.as_bytes())]
-                })
-                .collect(),
-            timestamps: samples.iter().map(|s| s.0).collect(),
-            values: samples.iter().map(|s| s.1).collect(),
-            label_pairs: Vec::new(),
-            xor_chunks: Vec::new(),
+                &mut key,
+            );
+            SeriesSamples {
+                key_hash: strata_model::key_hash(&key),
+                label_pairs: key,
+                timestamps: samples.iter().map(|s| s.0).collect(),
+                values: samples.iter().map(|s| s.1).collect(),
+                ..Default::default()
+            }
         })
         .collect();
     ShardBatch { tenant: tenant.into(), series, metadata: Vec::new() }.encode_to_vec()

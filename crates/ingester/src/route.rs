@@ -1,7 +1,7 @@
 //! Decoding remote-write bodies (1.0 and 2.0) and splitting them into per-shard batches.
 use bytes::Bytes;
 use prost::Message;
-use strata_model::{label_hash, Error, Result, ShardId, WireVersion};
+use strata_model::{encode_key, key_hash, Error, Result, ShardId, WireVersion};
 use strata_proto::prometheus::{
     metric_metadata::MetricType as V1Type, Exemplar as V1Exemplar, Histogram as V1Histogram,
     MetricMetadata as V1Metadata,
@@ -9,7 +9,7 @@ use strata_proto::prometheus::{
 use strata_proto::raft_v1::MetricMetadata;
 use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Request};
 
-use crate::batch::{short_label, BatchWriter, SeriesLabels, PAIR_KEY};
+use crate::batch::{short_label, BatchWriter, PAIR_KEY};
 use crate::validate::check_labels;
 use crate::wire::{Fields, WireError, WireResult};
 
@@ -97,6 +97,8 @@ struct Router<'a> {
     /// Initial size of a shard's entry: its even share of the body (entries take about as
     /// many bytes per series as the request does), so most never grow.
     slot_capacity: usize,
+    /// A series key built from pairs, reused.
+    key: Vec<u8>,
     out: Routed,
 }
 
@@ -108,6 +110,7 @@ impl<'a> Router<'a> {
             shards,
             slots: (0..shards).map(|_| None).collect(),
             slot_capacity: body_len / shards.max(1) as usize * 9 / 8 + 64,
+            key: Vec::new(),
             out: Routed::default(),
         }
     }
@@ -119,8 +122,9 @@ impl<'a> Router<'a> {
 
     /// Validates one series (sorting its labels) and writes it into its shard's entry.
     /// `pairs` are slices of the request body; nothing is copied until the entry is written.
-    /// `raw`, when given, is the same labels as the request encoded them (see
-    /// [`SeriesLabels::Encoded`]), copied as they are if validation left them alone.
+    /// `raw`, when given, is the same labels as the request encoded them, back to back and
+    /// each in [`short_label`] form: if validation left them alone, that is their series key
+    /// byte for byte ([`strata_model::encode_key`]), hashed and copied in one piece.
     fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, raw: Option<&[u8]>, samples: &[(i64, f64)]) {
         let canonical = match check_labels(pairs) {
             Ok(canonical) => canonical,
@@ -132,14 +136,20 @@ impl<'a> Router<'a> {
         if samples.is_empty() {
             return;
         }
-        let hash = label_hash(pairs.iter().copied());
+        let mut built = std::mem::take(&mut self.key);
+        let key = match raw {
+            Some(raw) if canonical => raw,
+            _ => {
+                built.clear();
+                encode_key(pairs.iter().copied(), &mut built);
+                &built
+            }
+        };
+        let hash = key_hash(key);
         let shard = shard_of(self.tenant_hash, hash, self.shards);
         self.out.samples += samples.len() as u64;
-        let labels = match raw {
-            Some(raw) if canonical => SeriesLabels::Encoded(raw),
-            _ => SeriesLabels::Pairs(pairs),
-        };
-        self.slot(shard).push_series(hash, labels, samples, &[]);
+        self.slot(shard).push_series(hash, key, samples, &[]);
+        self.key = built;
     }
 
     fn add_metadata(&mut self, md: MetricMetadata) {

@@ -48,10 +48,11 @@ fn all_series(r: &Routed) -> Vec<SeriesSamples> {
     decoded(r).into_iter().flat_map(|(_, b)| b.series).collect()
 }
 
-/// A routed series' flattened labels, whichever of the two fields holds them (`label_pairs`
-/// is a run of `TimeSeries.labels` fields, so the generated `TimeSeries` reads it).
+/// A routed series' flattened labels (its key, `label_pairs`, is a run of `TimeSeries.labels`
+/// fields, so the generated `TimeSeries` reads it).
 fn labels_of(s: &SeriesSamples) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = s.labels.iter().map(|b| b.to_vec()).collect();
+    assert!(s.labels.is_empty(), "label strings are for earlier versions only");
+    let mut out: Vec<Vec<u8>> = Vec::new();
     for l in v1::TimeSeries::decode(&s.label_pairs[..]).unwrap().labels {
         out.push(l.name.to_vec());
         out.push(l.value.to_vec());
@@ -71,11 +72,12 @@ fn v1_routes_every_sample() {
     let mut s = all_series(&r);
     assert_eq!(s.len(), 2);
     s.sort_by_key(|x| x.timestamps.len());
-    // Unsorted input comes out sorted, label by label; sorted input is copied as it was.
-    assert!(s[0].label_pairs.is_empty() && s[0].labels.len() == 4);
-    assert!(s[1].labels.is_empty() && !s[1].label_pairs.is_empty());
+    // Unsorted input comes out sorted, as a series key; sorted input is copied as it was.
     assert_eq!(labels_of(&s[0]), [&b"__name__"[..], b"up", b"job", b"b"]);
     assert_eq!(labels_of(&s[1]), [&b"__name__"[..], b"up", b"job", b"a"]);
+    for x in &s {
+        assert_eq!(x.key_hash, strata_model::key_hash(&x.label_pairs));
+    }
 }
 
 #[test]
@@ -218,7 +220,7 @@ proptest! {
         let count: usize = all_series(&a).iter().map(|s| s.timestamps.len()).sum();
         prop_assert_eq!(count, 2 * n);
         let shard_sets = |r: &Routed| -> Vec<(u32, Vec<u64>)> {
-            decoded(r).iter().map(|(s, b)| (s.0, b.series.iter().map(|x| x.hash).collect())).collect()
+            decoded(r).iter().map(|(s, b)| (s.0, b.series.iter().map(|x| x.key_hash).collect())).collect()
         };
         prop_assert_eq!(shard_sets(&a), shard_sets(&b));
         for (s, _) in &a.batches {
@@ -227,8 +229,8 @@ proptest! {
     }
 
     /// Whichever way a series' labels travel into the log entry (copied as the request held
-    /// them, or normalised pair by pair), the entry holds exactly the normalised labels and
-    /// their hash, for the generated decoder and for the shard's own reader alike.
+    /// them, or normalised pair by pair), the entry holds exactly the normalised labels' key
+    /// and its hash, for the generated decoder and for the shard's own reader alike.
     #[test]
     fn log_entries_hold_the_normalised_labels(
         labels in prop::collection::vec(("[a-d]{1,2}", "[ -~]{0,3}|[a-z]{120,140}"), 0..6),
@@ -252,10 +254,13 @@ proptest! {
         let s = all_series(&r);
         prop_assert_eq!(s.len(), 1);
         prop_assert_eq!(labels_of(&s[0]), flat.clone());
-        prop_assert_eq!(s[0].hash, label_hash(want.iter().copied()));
+        let mut key = Vec::new();
+        strata_model::encode_key(want.iter().copied(), &mut key);
+        prop_assert_eq!(&s[0].label_pairs, &key);
+        prop_assert_eq!(s[0].key_hash, strata_model::key_hash(&key));
         let (_, entry) = &r.batches[0];
         let d = crate::batch::DecodedBatch::decode(entry).unwrap();
-        let got: Vec<Vec<u8>> = d.series().flat_map(|(_, l, _, _)| l.iter().map(|x| x.to_vec())).collect();
-        prop_assert_eq!(got, flat);
+        let got: Vec<(u64, &[u8])> = d.series().map(|(h, k, _, _)| (h, k)).collect();
+        prop_assert_eq!(got, vec![(strata_model::key_hash(&key), &key[..])]);
     }
 }

@@ -9,7 +9,7 @@ use strata_head::{Head, HeadConfig};
 use strata_model::{ApplyReport, MetricMetadata};
 use strata_proto::raft_v1;
 
-use crate::batch::{BatchWriter, DecodedBatch, SeriesLabels};
+use crate::batch::{BatchWriter, DecodedBatch};
 
 /// Metadata kept per tenant and metric family; a family may carry several distinct entries.
 type MetadataMap = HashMap<String, BTreeMap<String, Vec<MetricMetadata>>>;
@@ -169,13 +169,12 @@ impl strata_raft::Applier for ShardState {
         // The head is held for copies only: labels and chunks go in as they are, nothing is
         // decoded.
         let mut loose = Vec::new();
-        self.head().for_each_series_chunks(|tenant, pairs, chunks, out_of_order| {
+        self.head().for_each_series_chunks(|tenant, key, chunks, out_of_order| {
             writer(&mut per_tenant, tenant);
             let Some(w) = per_tenant.get_mut(tenant) else { return };
-            let hash = strata_model::label_hash(pairs.iter().copied());
             loose.clear();
             loose.extend(out_of_order.iter().map(|s| (s.t, s.v)));
-            w.push_series(hash, SeriesLabels::Pairs(pairs), &loose, chunks);
+            w.push_series(strata_model::key_hash(key), key, &loose, chunks);
         });
         for (tenant, families) in self.metadata().iter() {
             writer(&mut per_tenant, tenant);
@@ -264,22 +263,17 @@ mod tests {
         let series = series
             .iter()
             .map(|(labels, samples)| {
-                let flat: Vec<Bytes> = labels
-                    .iter()
-                    .flat_map(|(n, v)| {
-                        [Bytes::copy_from_slice(n.as_bytes()), Bytes::copy_from_slice(v.as_bytes())]
-                    })
-                    .collect();
-                let hash = strata_model::label_hash(
+                let mut key = Vec::new();
+                strata_model::encode_key(
                     labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+                    &mut key,
                 );
                 SeriesSamples {
-                    hash,
-                    labels: flat,
+                    key_hash: strata_model::key_hash(&key),
+                    label_pairs: key,
                     timestamps: samples.iter().map(|s| s.0).collect(),
                     values: samples.iter().map(|s| s.1).collect(),
-                    label_pairs: Vec::new(),
-                    xor_chunks: Vec::new(),
+                    ..Default::default()
                 }
             })
             .collect();

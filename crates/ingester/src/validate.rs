@@ -1,5 +1,4 @@
 //! Label-set checks applied to every incoming series, the way Prometheus and Mimir do.
-use strata_model::METRIC_NAME;
 
 /// Character classes of label and metric names, one byte of flags per input byte.
 const LABEL_FIRST: u8 = 1;
@@ -76,15 +75,78 @@ pub(crate) fn render(pairs: &[(&[u8], &[u8])]) -> String {
     s
 }
 
+/// Whether `n` is the metric name label, compared as one 8-byte word.
+#[inline(always)]
+fn is_metric_name_label(n: &[u8]) -> bool {
+    <&[u8; 8]>::try_from(n).is_ok_and(|n| n == b"__name__")
+}
+
+/// `a < b`, deciding on the first bytes when they differ (label names nearly always do)
+/// without a call to `memcmp`.
+#[inline(always)]
+fn name_lt(a: &[u8], b: &[u8]) -> bool {
+    match (a.first(), b.first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
+    }
+}
+
+/// Checks one label (value UTF-8, name charset); `Ok(true)` when it is the metric name.
+#[inline(always)]
+fn check_label(n: &[u8], v: &[u8], pairs: &[(&[u8], &[u8])]) -> Result<bool, String> {
+    // Label values are nearly always ASCII, which is checked a word at a time.
+    if !v.is_ascii() && std::str::from_utf8(v).is_err() {
+        return Err(format!(
+            "invalid UTF-8 in value of label {:?} in series {}",
+            String::from_utf8_lossy(n),
+            render(pairs)
+        ));
+    }
+    if is_metric_name_label(n) {
+        if !is_valid_metric_name(v) {
+            return Err(format!(
+                "invalid metric name {:?} in series {}",
+                String::from_utf8_lossy(v),
+                render(pairs)
+            ));
+        }
+        return Ok(true);
+    }
+    if !is_valid_label_name(n) {
+        return Err(format!(
+            "invalid label name {:?} in series {}",
+            String::from_utf8_lossy(n),
+            render(pairs)
+        ));
+    }
+    Ok(false)
+}
+
 /// Normalises and checks one series' labels in place: drops empty-valued labels (an empty
 /// value means "no label" in Prometheus), sorts by name if needed, and rejects invalid or
 /// duplicate names, invalid UTF-8 and a missing or invalid metric name. `Ok(true)` when the
 /// labels came already normalised (nothing dropped or moved), the common case.
 pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<bool, String> {
     // One pass for the common case: strictly increasing names (so no duplicates) and no
-    // empty values.
-    let canonical =
-        pairs.iter().all(|(_, v)| !v.is_empty()) && pairs.windows(2).all(|w| w[0].0 < w[1].0);
+    // empty values, each label checked as it is passed.
+    let mut has_name = false;
+    let mut prev: Option<&[u8]> = None;
+    let mut canonical = true;
+    for &(n, v) in pairs.iter() {
+        if v.is_empty() || prev.is_some_and(|p| !name_lt(p, n)) {
+            canonical = false;
+            break;
+        }
+        prev = Some(n);
+        match check_label(n, v, pairs) {
+            Ok(is_name) => has_name |= is_name,
+            // Reported by the general path below, as it names the normalised series.
+            Err(_) => {
+                canonical = false;
+                break;
+            }
+        }
+    }
     if !canonical {
         pairs.retain(|(_, v)| !v.is_empty());
         if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
@@ -97,32 +159,9 @@ pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<bool, Stri
                 render(pairs)
             ));
         }
-    }
-    let mut has_name = false;
-    for (n, v) in pairs.iter() {
-        // Label values are nearly always ASCII, which is checked a word at a time.
-        if !v.is_ascii() && std::str::from_utf8(v).is_err() {
-            return Err(format!(
-                "invalid UTF-8 in value of label {:?} in series {}",
-                String::from_utf8_lossy(n),
-                render(pairs)
-            ));
-        }
-        if *n == METRIC_NAME.as_bytes() {
-            if !is_valid_metric_name(v) {
-                return Err(format!(
-                    "invalid metric name {:?} in series {}",
-                    String::from_utf8_lossy(v),
-                    render(pairs)
-                ));
-            }
-            has_name = true;
-        } else if !is_valid_label_name(n) {
-            return Err(format!(
-                "invalid label name {:?} in series {}",
-                String::from_utf8_lossy(n),
-                render(pairs)
-            ));
+        has_name = false;
+        for &(n, v) in pairs.iter() {
+            has_name |= check_label(n, v, pairs)?;
         }
     }
     if !has_name {
@@ -171,6 +210,15 @@ mod tests {
                     assert_eq!(is_valid_metric_name(n), metric(n), "{n:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn metric_name_label_and_name_order() {
+        assert!(is_metric_name_label(strata_model::METRIC_NAME.as_bytes()));
+        assert!(!is_metric_name_label(b"__name_") && !is_metric_name_label(b"__name__x"));
+        for (a, b) in [("a", "b"), ("ab", "b"), ("a", "ab"), ("", "a"), ("ab", "ab"), ("b", "a")] {
+            assert_eq!(name_lt(a.as_bytes(), b.as_bytes()), a < b, "{a} {b}");
         }
     }
 

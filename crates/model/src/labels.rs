@@ -57,8 +57,9 @@ impl Labels {
     }
 }
 
-/// The hash of a label set, used for routing and series lookup: xxh3 over
-/// `name 0xff value 0xff` for each pair in order. Pairs must already be sorted.
+/// The hash of a label set, stored in blocks (`s_series_hash`) and used to group series:
+/// xxh3 over `name 0xff value 0xff` for each pair in order. Pairs must already be sorted.
+/// (Routing and the head's lookup hash the series key instead: [`crate::key_hash`].)
 pub fn label_hash<'a, I>(pairs: I) -> u64
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
@@ -106,7 +107,7 @@ mod tests {
     #[test]
     fn hash_is_xxh3_of_the_separated_pairs() {
         // Short sets hash from the stack buffer, long ones (past 512 bytes) stream; both
-        // must equal xxh3 over `name 0xff value 0xff ...`, which is persisted in the Raft log.
+        // must equal xxh3 over `name 0xff value 0xff ...`, which blocks store.
         for len in [0, 1, 100, 250, 254, 255, 256, 300, 600, 5000] {
             let value = "v".repeat(len);
             let pairs = [("__name__", "up"), ("a", value.as_str()), ("b", "x"), ("c", "")];

@@ -12,6 +12,7 @@
 mod duration;
 mod error;
 mod ids;
+mod key;
 mod labels;
 mod matcher;
 mod merge;
@@ -20,6 +21,7 @@ mod service;
 pub use duration::{parse_duration_ms, rfc3339, DURATION_UNITS};
 pub use error::{Error, Result};
 pub use ids::{NodeId, SeriesRef, ShardId, TenantId, DEFAULT_TENANT};
+pub use key::{check_key, encode_key, key_hash, key_pairs, labels_key, KeyPairs};
 pub use labels::{label_hash, Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
 pub use merge::{merge_samples, merge_series};

@@ -42,13 +42,10 @@ fn memory_per_series() {
     }
 
     // Append rate on existing series, one sample per call, as a scrape-shaped write does.
-    let mut all: Vec<(u64, Vec<Vec<u8>>)> = Vec::with_capacity(st.series);
+    let mut all: Vec<(u64, Vec<u8>)> = Vec::with_capacity(st.series);
     head.for_each_series(|_, labels, _| {
-        let flat: Vec<Vec<u8>> = labels
-            .iter()
-            .flat_map(|l| [l.name.clone().into_bytes(), l.value.clone().into_bytes()])
-            .collect();
-        all.push((hash_of(&flat), flat));
+        let key = strata_model::labels_key(labels);
+        all.push((hash_of(&key), key));
     });
     let rounds = 10;
     let start = std::time::Instant::now();

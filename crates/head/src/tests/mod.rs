@@ -4,12 +4,15 @@ use strata_model::{MatchOp, RejectReason, STALE_NAN_BITS};
 
 use super::*;
 
-fn flat(pairs: &[(&str, &str)]) -> Vec<Vec<u8>> {
-    pairs.iter().flat_map(|(n, v)| [n.as_bytes().to_vec(), v.as_bytes().to_vec()]).collect()
+/// The series key of `pairs`, in the order given (not sorted, so bad orders can be tested).
+fn flat(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut key = Vec::new();
+    strata_model::encode_key(pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), &mut key);
+    key
 }
 
-fn hash_of(labels: &[Vec<u8>]) -> u64 {
-    label_hash(labels.chunks(2).map(|p| (&p[0][..], &p[1][..])))
+fn hash_of(key: &[u8]) -> u64 {
+    key_hash(key)
 }
 
 fn app(
@@ -187,10 +190,14 @@ fn hash_collisions_keep_series_apart() {
 #[test]
 fn invalid_label_sets_are_skipped() {
     let mut head = Head::default();
-    let bad: Vec<Vec<Vec<u8>>> = vec![
+    let mut cut = flat(&[("__name__", "up")]);
+    cut.pop();
+    let mut not_utf8 = Vec::new();
+    strata_model::encode_key([(&b"__name__"[..], &[0xff, 0xfe][..])], &mut not_utf8);
+    let bad: Vec<Vec<u8>> = vec![
         vec![],
-        vec![b"__name__".to_vec()],
-        vec![b"__name__".to_vec(), vec![0xff, 0xfe]],
+        cut,
+        not_utf8,
         flat(&[("job", "x"), ("__name__", "up")]),
         flat(&[("a", "x"), ("a", "y")]),
         flat(&[("", "x")]),
