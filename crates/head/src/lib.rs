@@ -129,9 +129,10 @@ impl Head {
             Some(t) => t,
             None => created.insert(TenantHead::default()),
         };
-        let series: Vec<_> = series.into_iter().collect();
-        let hints = t.warm(series.iter().map(|s| s.0));
-        for ((hash, key, ts, vs), hint) in series.into_iter().zip(hints) {
+        // Every hash index probe first, then every series' memory (see `TenantHead::warm`).
+        let series: Vec<_> = series.into_iter().map(|s| (s, t.first_id(s.0))).collect();
+        t.warm(series.iter().filter_map(|s| s.1));
+        for ((hash, key, ts, vs), hint) in series {
             if !ts.is_empty() && !vs.is_empty() {
                 t.append(cfg, min_valid, (hash, key, hint), ts, vs, report);
             }

@@ -142,21 +142,24 @@ impl TenantHead {
         }
     }
 
-    /// Reads, for every hash, the memory its series' append will touch first (hash index
-    /// slot, series, key, open chunk), all before any append. The loads do not depend on
-    /// each other, so the CPU overlaps their cache misses, which one series at a time (each
-    /// append waits on its own misses) it cannot. Returns the first series id of each hash,
-    /// the hint to pass to [`TenantHead::append`]. Changes nothing.
-    pub(crate) fn warm(&self, hashes: impl Iterator<Item = u64>) -> Vec<Option<u32>> {
-        let ids: Vec<Option<u32>> = hashes.map(|h| self.by_hash.first(h)).collect();
+    /// The first series id stored under `hash`: the hint to pass to [`TenantHead::append`].
+    #[inline]
+    pub(crate) fn first_id(&self, hash: u64) -> Option<u32> {
+        self.by_hash.first(hash)
+    }
+
+    /// Reads, for every series id, the memory its append will touch first (series, key, open
+    /// chunk), all before any append. The loads do not depend on each other, so the CPU
+    /// overlaps their cache misses, which one series at a time (each append waits on its own
+    /// misses) it cannot. Changes nothing.
+    pub(crate) fn warm(&self, ids: impl Iterator<Item = u32>) {
         let mut acc = 0u8;
-        for &id in ids.iter().flatten() {
+        for id in ids {
             if let Some(s) = self.series.get(id as usize) {
                 acc ^= s.touch();
             }
         }
         std::hint::black_box(acc);
-        ids
     }
 
     /// Drops samples before `t` (whole chunks; one straddling `t` is kept) and the series left

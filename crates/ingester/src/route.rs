@@ -10,7 +10,7 @@ use strata_proto::raft_v1::MetricMetadata;
 use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Request};
 
 use crate::batch::{short_label, BatchWriter, PAIR_KEY};
-use crate::validate::check_labels;
+use crate::validate::check_labels_ascii;
 use crate::wire::{Fields, WireError, WireResult};
 
 /// Size limits applied before any decoding work is done.
@@ -126,7 +126,10 @@ impl<'a> Router<'a> {
     /// each in [`short_label`] form: if validation left them alone, that is their series key
     /// byte for byte ([`strata_model::encode_key`]), hashed and copied in one piece.
     fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, raw: Option<&[u8]>, samples: &[(i64, f64)]) {
-        let canonical = match check_labels(pairs) {
+        // The raw labels hold every name and value behind one-byte tags and lengths (all
+        // below 0x80): if all their bytes are ASCII, so are the values.
+        let ascii = raw.is_some_and(<[u8]>::is_ascii);
+        let canonical = match check_labels_ascii(pairs, ascii) {
             Ok(canonical) => canonical,
             Err(e) => {
                 self.out.invalid(e, samples.len());

@@ -246,7 +246,7 @@ proptest! {
         let r = run(WireVersion::V1, &v1_body(vec![series(&pairs, &[(1, 1.0)])]), 3).unwrap();
         let mut want: Vec<(&[u8], &[u8])> =
             pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
-        if check_labels(&mut want).is_err() {
+        if crate::validate::check_labels(&mut want).is_err() {
             prop_assert_eq!(r.invalid_series, 1);
             return Ok(());
         }

@@ -91,11 +91,12 @@ fn name_lt(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Checks one label (value UTF-8, name charset); `Ok(true)` when it is the metric name.
+/// Checks one label (value UTF-8 unless `ascii` says the caller saw it is ASCII, name
+/// charset); `Ok(true)` when it is the metric name.
 #[inline(always)]
-fn check_label(n: &[u8], v: &[u8], pairs: &[(&[u8], &[u8])]) -> Result<bool, String> {
+fn check_label(n: &[u8], v: &[u8], ascii: bool, pairs: &[(&[u8], &[u8])]) -> Result<bool, String> {
     // Label values are nearly always ASCII, which is checked a word at a time.
-    if !v.is_ascii() && std::str::from_utf8(v).is_err() {
+    if !ascii && !v.is_ascii() && std::str::from_utf8(v).is_err() {
         return Err(format!(
             "invalid UTF-8 in value of label {:?} in series {}",
             String::from_utf8_lossy(n),
@@ -126,7 +127,17 @@ fn check_label(n: &[u8], v: &[u8], pairs: &[(&[u8], &[u8])]) -> Result<bool, Str
 /// value means "no label" in Prometheus), sorts by name if needed, and rejects invalid or
 /// duplicate names, invalid UTF-8 and a missing or invalid metric name. `Ok(true)` when the
 /// labels came already normalised (nothing dropped or moved), the common case.
+#[cfg(test)]
 pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<bool, String> {
+    check_labels_ascii(pairs, false)
+}
+
+/// [`check_labels`] where `ascii` says every value is known to be ASCII (the caller checked
+/// the bytes that hold them all at once), so their UTF-8 check is skipped.
+pub(crate) fn check_labels_ascii(
+    pairs: &mut Vec<(&[u8], &[u8])>,
+    ascii: bool,
+) -> Result<bool, String> {
     // One pass for the common case: strictly increasing names (so no duplicates) and no
     // empty values, each label checked as it is passed.
     let mut has_name = false;
@@ -138,7 +149,7 @@ pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<bool, Stri
             break;
         }
         prev = Some(n);
-        match check_label(n, v, pairs) {
+        match check_label(n, v, ascii, pairs) {
             Ok(is_name) => has_name |= is_name,
             // Reported by the general path below, as it names the normalised series.
             Err(_) => {
@@ -161,7 +172,7 @@ pub(crate) fn check_labels(pairs: &mut Vec<(&[u8], &[u8])>) -> Result<bool, Stri
         }
         has_name = false;
         for &(n, v) in pairs.iter() {
-            has_name |= check_label(n, v, pairs)?;
+            has_name |= check_label(n, v, false, pairs)?;
         }
     }
     if !has_name {
