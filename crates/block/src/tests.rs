@@ -5,9 +5,7 @@ use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 use proptest::prelude::*;
 use strata_head::{Head, HeadConfig};
-use strata_model::{
-    label_hash, ApplyReport, Labels, MatchOp, Matcher, RawSeries, Sample, STALE_NAN_BITS,
-};
+use strata_model::{ApplyReport, Labels, MatchOp, Matcher, RawSeries, Sample, STALE_NAN_BITS};
 
 use crate::*;
 
@@ -137,11 +135,9 @@ proptest! {
         let mut report = ApplyReport::default();
         for (name, inst, samples) in &series {
             let l = Labels::from_pairs([("__name__", format!("m{name}")), ("instance", format!("i{inst}"))]);
-            let flat: Vec<&[u8]> = l.iter().flat_map(|l| [l.name.as_bytes(), l.value.as_bytes()]).collect();
-            let hash = label_hash(flat.chunks(2).map(|p| (p[0], p[1])));
             let mut t = 0;
             let (ts, vs): (Vec<i64>, Vec<f64>) = samples.iter().map(|(d, v)| { t += d; (t, *v) }).unzip();
-            head.append("tenant-a", hash, &flat, &ts, &vs, &mut report);
+            head.append_labels("tenant-a", &l, &ts, &vs, &mut report);
         }
         let (min, max) = (0, 200 * 40_000);
         let mut want = Vec::new();
