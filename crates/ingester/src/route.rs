@@ -299,8 +299,13 @@ fn decode_v1_series<'a>(
                 raw = Some((start, msg.len() - f.remaining()));
             }
             SERIES_SAMPLES => {
+                let msg = f.bytes(wt)?;
+                if let Some(sample) = short_sample(msg) {
+                    samples.push(sample);
+                    continue;
+                }
                 let (mut t, mut v) = (0, 0.0);
-                let mut s = Fields::new(f.bytes(wt)?);
+                let mut s = Fields::new(msg);
                 while let Some((field, wt)) = s.next_key()? {
                     match field {
                         SAMPLE_VALUE => v = s.double(wt)?,
@@ -326,6 +331,21 @@ fn decode_v1_series<'a>(
         Some((start, end)) if raw_ok => msg.get(start..end),
         _ => None,
     })
+}
+
+/// A `prometheus.Sample` in the form every sender writes, its value (`0x09`, 8 bytes) then its
+/// timestamp (`0x10`, a varint) and nothing else, as (timestamp, value); `None` for any other
+/// form, which the general reader then takes.
+#[inline]
+fn short_sample(msg: &[u8]) -> Option<(i64, f64)> {
+    let (&[0x09, b0, b1, b2, b3, b4, b5, b6, b7, 0x10], mut rest) =
+        msg.split_first_chunk::<10>()?
+    else {
+        return None;
+    };
+    let v = f64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    let t = prost::encoding::decode_varint(&mut rest).ok()?;
+    rest.is_empty().then_some((t as i64, v))
 }
 
 /// One `prometheus.Label` as (name, value).

@@ -165,6 +165,20 @@ impl<'a> Fields<'a> {
         wire_type: WireType,
         out: &mut Vec<i64>,
     ) -> WireResult<()> {
+        if wire_type == WireType::LengthDelimited {
+            // Packed, the proto3 form: read in place. A varint that runs past the field's end
+            // is an error, as it is for prost.
+            let mut packed = self.bytes(wire_type)?;
+            while let Some((&b, rest)) = packed.split_first() {
+                if b < 0x80 {
+                    out.push(i64::from(b));
+                    packed = rest;
+                } else {
+                    out.push(decode_varint(&mut packed)? as i64);
+                }
+            }
+            return Ok(());
+        }
         let ctx = DecodeContext::default();
         prost::encoding::int64::merge_repeated(wire_type, out, &mut self.buf, ctx)?;
         Ok(())
@@ -176,6 +190,19 @@ impl<'a> Fields<'a> {
         wire_type: WireType,
         out: &mut Vec<f64>,
     ) -> WireResult<()> {
+        if wire_type == WireType::LengthDelimited {
+            let packed = self.bytes(wire_type)?;
+            let values = packed.chunks_exact(8);
+            if !values.remainder().is_empty() {
+                return Err(WireError(Cow::Borrowed("packed doubles: buffer underflow")));
+            }
+            out.extend(values.map(|b| {
+                let mut le = [0u8; 8];
+                le.copy_from_slice(b);
+                f64::from_le_bytes(le)
+            }));
+            return Ok(());
+        }
         let ctx = DecodeContext::default();
         prost::encoding::double::merge_repeated(wire_type, out, &mut self.buf, ctx)?;
         Ok(())
