@@ -107,3 +107,20 @@ async fn select_honours_matchers_range_and_tenant() {
     assert!(ing.select(&tenant("nobody"), &node, 0, 1000).await.unwrap().is_empty());
     assert!(ing.select(&t, &node, 1000, 0).await.unwrap().is_empty());
 }
+
+/// After the shard count or the routing hash changed, a series' older samples sit in another
+/// shard's head than its newer ones: reads show one series with all of them.
+#[tokio::test]
+async fn select_merges_a_series_split_across_shards() {
+    let ing = ingester();
+    let labels: &[(&str, &str)] = &[("__name__", "up"), ("instance", "b"), ("job", "node")];
+    // Shard 0 holds this series at 10 and 20; the other shard now gets its later samples.
+    ing.states[1].apply(&batch("t", &[(labels, &[(30, 1.0), (40, 1.0)])]));
+    let b = [m(MatchOp::Equal, "instance", "b")];
+    let got = ing.select(&tenant("t"), &b, 0, 1000).await.unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let times: Vec<i64> = got[0].samples.iter().map(|s| s.t).collect();
+    assert_eq!(times, [10, 20, 30, 40]);
+    let series = ing.series(&tenant("t"), &[b.to_vec()], 0, 1000).await.unwrap();
+    assert_eq!(series.len(), 1);
+}
