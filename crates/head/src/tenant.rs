@@ -54,10 +54,9 @@ impl TenantHead {
         self.series.iter()
     }
 
-    /// `min_valid_t` is the head's, not part of `cfg`: it moves with flushes.
-    #[allow(clippy::too_many_arguments)]
-    /// `hint` is a series id that probably has this key (see [`TenantHead::warm`]); it is
-    /// checked like any other candidate.
+    /// `min_valid_t` is the head's, not part of `cfg`: it moves with flushes. `hint` is a
+    /// series id that probably has this key (see [`TenantHead::first_id`]); it is checked like
+    /// any other candidate.
     pub(crate) fn append(
         &mut self,
         cfg: &HeadConfig,
