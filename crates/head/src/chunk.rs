@@ -49,10 +49,11 @@ impl Default for XorChunk {
 }
 
 impl XorChunk {
-    /// The last byte written, if any: reading it brings the chunk's tail into the cache.
+    /// The first and last bytes written, if any: reading them brings the chunk's header (its
+    /// sample count) and its tail, what an append touches, into the cache.
     #[inline]
-    pub(crate) fn last_byte(&self) -> u8 {
-        self.bytes.last().copied().unwrap_or(0)
+    pub(crate) fn touch(&self) -> u8 {
+        self.bytes.first().copied().unwrap_or(0) ^ self.bytes.last().copied().unwrap_or(0)
     }
 
     /// An empty chunk; it allocates on the first append.

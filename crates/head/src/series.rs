@@ -58,11 +58,11 @@ impl Series {
         Series { key, min_t: t, max_t: t, closed: Vec::new(), open, ooo: None }
     }
 
-    /// A byte of each place an append reads first (key, open chunk), for
+    /// A byte of each cache line an append reads (key, open chunk), for
     /// [`crate::tenant::TenantHead::warm`].
     #[inline]
     pub(crate) fn touch(&self) -> u8 {
-        self.key.first().copied().unwrap_or(0) ^ self.open.last_byte()
+        self.key.iter().step_by(64).fold(self.open.touch(), |acc, &b| acc ^ b)
     }
 
     /// Offers one sample, with Prometheus's rules for duplicates and out-of-order samples.

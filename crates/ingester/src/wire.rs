@@ -138,18 +138,18 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// A `uint64` field.
+    /// A `uint64` field (what prost's `uint64::merge` reads: the wire type checked, then a
+    /// varint).
+    #[inline]
     pub(crate) fn uint64(&mut self, wire_type: WireType) -> WireResult<u64> {
-        let mut v = 0;
-        prost::encoding::uint64::merge(wire_type, &mut v, &mut self.buf, DecodeContext::default())?;
-        Ok(v)
+        check_wire_type(WireType::Varint, wire_type)?;
+        self.varint()
     }
 
-    /// An `int64` field.
+    /// An `int64` field (a varint taken as two's complement, as prost does).
+    #[inline]
     pub(crate) fn int64(&mut self, wire_type: WireType) -> WireResult<i64> {
-        let mut v = 0;
-        prost::encoding::int64::merge(wire_type, &mut v, &mut self.buf, DecodeContext::default())?;
-        Ok(v)
+        Ok(self.uint64(wire_type)? as i64)
     }
 
     /// A `double` field.
@@ -313,5 +313,13 @@ mod tests {
         let mut f = Fields::new(&[0x08, 1]);
         let (_, wt) = f.next_key().unwrap().unwrap();
         assert!(f.bytes(wt).is_err());
+        assert!(Fields::new(&[1]).uint64(WireType::LengthDelimited).is_err());
+        // Negative int64s take ten bytes; too long a varint is refused, as by prost.
+        for v in [-1i64, i64::MIN, 5] {
+            let mut buf = Vec::new();
+            prost::encoding::encode_varint(v as u64, &mut buf);
+            assert_eq!(Fields::new(&buf).int64(WireType::Varint).unwrap(), v);
+        }
+        assert!(Fields::new(&[0xff; 11]).uint64(WireType::Varint).is_err());
     }
 }
