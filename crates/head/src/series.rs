@@ -62,7 +62,13 @@ impl Series {
     /// [`crate::tenant::TenantHead::warm`].
     #[inline]
     pub(crate) fn touch(&self) -> u8 {
-        self.key.iter().step_by(64).fold(self.open.touch(), |acc, &b| acc ^ b)
+        let mut acc = self.open.touch();
+        let mut i = 0;
+        while let Some(&b) = self.key.get(i) {
+            acc ^= b;
+            i += 64;
+        }
+        acc
     }
 
     /// Offers one sample, with Prometheus's rules for duplicates and out-of-order samples.
