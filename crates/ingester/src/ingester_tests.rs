@@ -2,7 +2,7 @@
 use prometheus_client::registry::Registry;
 use prost::Message;
 use strata_model::{MatchOp, Sample, STALE_NAN_BITS};
-use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
+use strata_proto::raft_v1::ShardBatch;
 use strata_raft::Applier;
 
 use super::*;
@@ -14,20 +14,7 @@ type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 fn batch(tenant: &str, series: &[Series<'_>]) -> Vec<u8> {
     let series = series
         .iter()
-        .map(|(labels, samples)| {
-            let mut key = Vec::new();
-            strata_model::encode_key(
-                labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
-                &mut key,
-            );
-            SeriesSamples {
-                key_hash: strata_model::key_hash(&key),
-                label_pairs: key,
-                timestamps: samples.iter().map(|s| s.0).collect(),
-                values: samples.iter().map(|s| s.1).collect(),
-                ..Default::default()
-            }
-        })
+        .map(|(labels, samples)| crate::shard::tests::series_samples(labels, samples))
         .collect();
     ShardBatch { tenant: tenant.into(), series, metadata: Vec::new() }.encode_to_vec()
 }

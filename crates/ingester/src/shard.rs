@@ -250,7 +250,7 @@ impl strata_raft::Applier for ShardState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use prost::Message;
     use strata_model::{MatchOp, Matcher, RejectReason, Sample, STALE_NAN_BITS};
     use strata_proto::raft_v1::{SeriesSamples, ShardBatch};
@@ -258,25 +258,26 @@ mod tests {
 
     use super::*;
 
+    /// One series of a log entry as the writer encodes it: `labels` sorted by name.
+    pub(crate) fn series_samples(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> SeriesSamples {
+        let mut key = Vec::new();
+        strata_model::encode_key(
+            labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            &mut key,
+        );
+        SeriesSamples {
+            key_hash: strata_model::key_hash(&key),
+            label_pairs: key,
+            timestamps: samples.iter().map(|s| s.0).collect(),
+            values: samples.iter().map(|s| s.1).collect(),
+            ..Default::default()
+        }
+    }
+
     #[allow(clippy::type_complexity)]
     fn batch(tenant: &str, series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
-        let series = series
-            .iter()
-            .map(|(labels, samples)| {
-                let mut key = Vec::new();
-                strata_model::encode_key(
-                    labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
-                    &mut key,
-                );
-                SeriesSamples {
-                    key_hash: strata_model::key_hash(&key),
-                    label_pairs: key,
-                    timestamps: samples.iter().map(|s| s.0).collect(),
-                    values: samples.iter().map(|s| s.1).collect(),
-                    ..Default::default()
-                }
-            })
-            .collect();
+        let series =
+            series.iter().map(|(labels, samples)| series_samples(labels, samples)).collect();
         let md = vec![raft_v1::MetricMetadata {
             metric_family_name: "up".into(),
             r#type: "gauge".into(),
