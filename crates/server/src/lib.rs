@@ -5,7 +5,7 @@ pub mod bench;
 mod block_cli;
 pub mod cli;
 pub mod config;
-mod grpc;
+pub mod grpc;
 mod promql_test;
 mod run;
 
