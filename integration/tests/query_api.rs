@@ -96,4 +96,28 @@ async fn instant_and_range_queries_over_pushed_data() {
     let (status, v) = s.get_json("/api/v1/query", &[("query", "sum(")], None).await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["errorType"], "bad_data", "{v}");
+
+    // Queries that would nest too deeply for any stack, or hold numbers the parser cannot
+    // take as durations, are 400s too, and the server goes on answering.
+    let deep = format!("{}x{}", "(".repeat(200_000), ")".repeat(200_000));
+    let chain = format!("x{}", " + x".repeat(200_000));
+    let dur = format!("x[{}1s]", "-".repeat(200_000));
+    for (q, want) in [
+        (deep.as_str(), Some("too complex")),
+        (chain.as_str(), Some("too complex")),
+        (dur.as_str(), Some("too complex")),
+        // The parser panics on these; the panic is caught.
+        ("x offset 1e30", None),
+        ("x[5m:1e300]", None),
+    ] {
+        let r = s.post_form("/api/v1/query", &[("query", q), ("time", &t)], None).await;
+        let body = &r.body[..r.body.len().min(300)];
+        assert_eq!(r.status, 400, "{body}");
+        assert!(body.contains("bad_data"), "{body}");
+        assert!(want.is_none_or(|w| body.contains(w)), "{body}");
+        let r = s.post_form("/api/v1/series", &[("match[]", q)], None).await;
+        assert_eq!(r.status, 400, "{}", &r.body[..r.body.len().min(300)]);
+    }
+    let d = s.data("/api/v1/query", &[("query", "sum(x)"), ("time", &t)], None).await;
+    assert_eq!(d["result"][0]["value"][1], "144", "{d}");
 }

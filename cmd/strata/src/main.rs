@@ -1,9 +1,24 @@
 //! The `strata` binary: every role and tool is a subcommand; see `strata --help`.
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match strata_server::main().await {
+/// Stack of every runtime thread. Query evaluation recurses once per level of a query's syntax
+/// tree, which `strata_promql::guard` bounds; this leaves that bound a wide margin (a debug
+/// build needs about 7 KiB per level). Address space only: pages are used as touched.
+const THREAD_STACK: usize = 16 << 20;
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(strata_server::main()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

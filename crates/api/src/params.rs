@@ -126,7 +126,7 @@ impl Params {
 /// Parses a series selector such as `up{job="node"}` into matcher sets (more than one when
 /// the selector uses `or` inside the braces).
 pub fn parse_selector(s: &str) -> std::result::Result<Vec<Vec<Matcher>>, String> {
-    let expr = promql_parser::parser::parse(s)?;
+    let expr = strata_promql::guard::parse(s)?;
     let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
         return Err(format!("{s:?} is not a series selector"));
     };

@@ -55,7 +55,7 @@ impl Engine {
 
     /// Parses a query, mapping parse errors to [`QueryError::BadData`].
     pub fn parse(query: &str) -> Result<Expr, QueryError> {
-        promql_parser::parser::parse(query).map_err(QueryError::BadData)
+        crate::guard::parse(query).map_err(QueryError::BadData)
     }
 
     /// Parses a query whose duration expressions (`x[5m+1m]`, `offset step()`) are folded
@@ -63,7 +63,9 @@ impl Engine {
     /// (`x[5m] anchored`, `x[5m] smoothed`) are rewritten for the parser (see `extsel`).
     /// Both pre-passes run only when the query does not parse as it is.
     pub fn parse_with(query: &str, step: i64, range: i64) -> Result<Expr, QueryError> {
-        let first = match promql_parser::parser::parse(query) {
+        // The bound on nesting also bounds the rewriters' recursion below.
+        crate::guard::check_nesting(query).map_err(QueryError::BadData)?;
+        let first = match crate::guard::parse(query) {
             Ok(e) => return Ok(e),
             Err(first) => first,
         };
@@ -78,10 +80,10 @@ impl Engine {
             (Some(q), _) | (None, Some(q)) => q,
             (None, None) => query.to_string(),
         };
-        match promql_parser::parser::parse(&text) {
+        match crate::guard::parse(&text) {
             Ok(e) => Ok(e),
             Err(e) => match crate::infosel::rewrite(&text) {
-                Some(q) => promql_parser::parser::parse(&q).map_err(QueryError::BadData),
+                Some(q) => crate::guard::parse(&q).map_err(QueryError::BadData),
                 None if text == query => Err(QueryError::BadData(first)),
                 None => Err(QueryError::BadData(e)),
             },

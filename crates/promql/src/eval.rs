@@ -363,6 +363,11 @@ impl<'a> Ev<'a> {
         Ok(())
     }
 
+    /// Gives back a [`Ev::charge`] for samples that were not kept after all.
+    fn refund(&mut self, n: usize) {
+        self.live = self.live.saturating_sub(n);
+    }
+
     fn check_deadline(&self) -> Result<()> {
         match self.p.deadline {
             Some(d) if Instant::now() > d => Err(QueryError::Timeout("query execution")),
@@ -421,7 +426,13 @@ impl<'a> Ev<'a> {
         let lookback = self.p.lookback;
         let n = g.len();
         let mut out = Vec::new();
-        for rs in self.take_raw(vs) {
+        for (si, rs) in self.take_raw(vs).into_iter().enumerate() {
+            if si % 256 == 0 {
+                self.check_deadline()?;
+            }
+            // Charged before the allocation, so a grid too large for many series fails
+            // before their memory is taken.
+            self.charge(n)?;
             let mut vals = vec![None; n];
             let mut any = false;
             for (i, slot) in vals.iter_mut().enumerate() {
@@ -439,10 +450,10 @@ impl<'a> Ev<'a> {
             }
             if any {
                 out.push(Series { labels: rs.labels, vals, drop_name: false });
+            } else {
+                self.refund(n);
             }
         }
-        let total = out.len() * n;
-        self.charge(total)?;
         Ok(out)
     }
 

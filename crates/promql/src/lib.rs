@@ -10,6 +10,7 @@ mod engine;
 mod eval;
 mod extsel;
 pub mod functions;
+pub mod guard;
 mod infosel;
 pub mod mem;
 pub mod script;

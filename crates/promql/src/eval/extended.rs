@@ -84,6 +84,7 @@ impl Ev<'_> {
         let n = g.len();
         let mut out = Vec::new();
         for rs in self.take_raw(vs) {
+            self.charge(n)?;
             let mut vals = vec![None; n];
             let mut any = false;
             for (i, slot) in vals.iter_mut().enumerate() {
@@ -110,9 +111,10 @@ impl Ev<'_> {
             }
             if any {
                 out.push(Series { labels: rs.labels, vals, drop_name: false });
+            } else {
+                self.refund(n);
             }
         }
-        self.charge(out.len() * n)?;
         Ok(out)
     }
 }

@@ -374,6 +374,8 @@ impl<'a> Ev<'a> {
             if si % 256 == 0 {
                 self.check_deadline()?;
             }
+            // Charged before the allocation (see `select_instant`).
+            self.charge(n)?;
             let mut vals = vec![None; n];
             let mut any = false;
             // Windows only move forward from step to step, so two cursors find them.
@@ -442,9 +444,10 @@ impl<'a> Ev<'a> {
                     }
                 }
                 out.push(Series { labels: s.labels, vals, drop_name: s.drop_name || !keep_name });
+            } else {
+                self.refund(n);
             }
         }
-        self.charge(out.len() * n)?;
         Ok(Val::Vector(out))
     }
 

@@ -301,7 +301,8 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> Bucket
 /// and then coalesces). Returns the number of buckets left at the front, or `None` when the
 /// highest bucket is not +Inf (including when there are no buckets).
 fn sort_and_coalesce(buckets: &mut [Bucket]) -> Option<usize> {
-    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(Ordering::Equal));
+    // A total order: `le="NaN"` parses, and a comparison that is not one may panic in sort.
+    buckets.sort_by(|a, b| a.upper.total_cmp(&b.upper));
     match buckets.last() {
         Some(last) if last.upper == f64::INFINITY => Some(coalesce(buckets)),
         _ => None,
