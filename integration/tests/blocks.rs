@@ -249,6 +249,26 @@ async fn flush_and_lose_the_data_dir(mut s: Strata, blocks: &Blocks) -> Strata {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("out of bounds"), "{}", r.body);
 
+    // A sample from a wrong clock, ten years ahead, is kept, and closes no range before its
+    // time: current samples are still taken after the flusher had a few turns.
+    let year = 365 * 86_400_000;
+    let future = write_request(vec![
+        series(
+            &[("__name__", METRIC), ("gpu", "1"), ("s", "future")],
+            &[(now_ms() + 10 * year, 1.0)],
+        ),
+        series(&[("__name__", METRIC), ("gpu", "0"), ("s", "new")], &[(now_ms(), 2.0)]),
+    ]);
+    let r = s.push_v1(&future, None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = write_request(vec![series(
+        &[("__name__", METRIC), ("gpu", "0"), ("s", "new")],
+        &[(now_ms(), 3.0)],
+    )]);
+    let r = s.push_v1(&now, None).await;
+    assert_eq!(r.status, 204, "a current sample after a future one: {}", r.body);
+
     // kill -9 and lose the data directory: the flushed range comes back from the bucket.
     s.kill9();
     std::fs::remove_dir_all(s.data_dir()).unwrap();

@@ -165,8 +165,12 @@ impl Flusher {
             sealed
         } else {
             let Some((min, max)) = head_bounds(st, flushed) else { return Ok(None) };
-            let end = min.div_euclid(range) * range + range;
-            if max < end.saturating_add(range / 2) {
+            let end = min.div_euclid(range).saturating_mul(range).saturating_add(range);
+            // A range closes once samples half a range past its end arrived, and not before
+            // that time has come: one sample stamped in the future (a wrong clock) must not
+            // close the ranges up to it, which would refuse every current sample as out of
+            // bounds. Such samples wait in the head until their time.
+            if max.min(wall_clock_ms()) < end.saturating_add(range / 2) {
                 return Ok(None);
             }
             group.propose(Control::Seal { before: end }.encode()).await?;
@@ -241,6 +245,12 @@ fn failpoint(name: &str) {
 }
 
 /// The oldest sample time at or after `flushed` and the newest, over all tenants.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn head_bounds(st: &ShardState, flushed: i64) -> Option<(i64, i64)> {
     let head = st.head();
     let mut out: Option<(i64, i64)> = None;
