@@ -117,6 +117,15 @@ impl BlockReader {
             ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::LABELS)).await?;
         let chunks =
             ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::CHUNKS)).await?;
+        // Reads project data columns `0..data_columns` by position: they must all exist.
+        let columns = chunks.md.schema().fields().len();
+        if meta.parquet.data_columns as usize > columns {
+            return Err(Error::Corrupt(format!(
+                "meta.json names {} data columns but {} has {columns}",
+                meta.parquet.data_columns,
+                paths::CHUNKS
+            )));
+        }
         let lrg = labels.md.metadata().row_groups();
         let crg = chunks.md.metadata().row_groups();
         let mut at = 0usize;

@@ -93,6 +93,23 @@ fn select_prunes_and_filters() {
 }
 
 #[test]
+fn a_meta_naming_more_data_columns_than_the_file_holds_is_corrupt() {
+    let l = Labels::from_pairs([("__name__", "x")]);
+    let opts = BlockOptions { data_column_ms: 300_000, ..BlockOptions::default() };
+    let samples = (0..100).map(|k| Sample { t: k * 15_000, v: k as f64 }).collect();
+    let built = build(desc(0, 2 * H), vec![(l, samples)], &opts).unwrap();
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        upload(&store, &built).await.unwrap();
+        let mut meta = built.meta.clone();
+        meta.parquet.data_columns += 1;
+        let e = BlockReader::open(Arc::clone(&store), meta).await.unwrap_err();
+        assert!(e.to_string().contains("data columns"), "{e}");
+        assert!(BlockReader::open(store, built.meta.clone()).await.is_ok());
+    });
+}
+
+#[test]
 fn samples_outside_the_range_are_refused() {
     let l = Labels::from_pairs([("__name__", "x")]);
     let e = build(
