@@ -288,8 +288,16 @@ fn cut_tenant(
 ) -> anyhow::Result<Option<strata_block::BuiltBlock>> {
     let Cut { shard, from, end, range, incarnation } = cut;
     let (lo, hi) = (from, end - 1);
+    // A `Flushed` applied during the cut (an earlier proposal for this range that timed out
+    // but still committed) truncates the head under it; what is left would make a block that
+    // lacks samples and overwrites the complete one under the same id. Checked under each
+    // head lock taken, since `Flushed` moves `flushed_before` under the head's write lock.
+    let truncated = |st: &ShardState| st.flushed_before() > from;
     let mut rows: Vec<(Labels, SeriesRef)> = {
         let head = st.head();
+        if truncated(st) {
+            anyhow::bail!("the range of {tenant} before {end} was flushed meanwhile");
+        }
         head.select(tenant, &[], lo, hi)
             .into_iter()
             .filter_map(|r| Some((head.series_labels(tenant, r)?, r)))
@@ -317,9 +325,12 @@ fn cut_tenant(
         let started = std::time::Instant::now();
         let data: Vec<Vec<strata_model::Sample>> = {
             let head = st.head();
+            if truncated(st) {
+                anyhow::bail!("the range of {tenant} before {end} was flushed meanwhile");
+            }
             let mut data = Vec::with_capacity(group.len());
             for (labels, r) in group {
-                // Series ids only change when a flush is applied, which waits for this one.
+                // Series ids only change when a flush is applied (ruled out just above).
                 if !head.series_has_labels(tenant, *r, labels) {
                     anyhow::bail!("the head changed under the flush of {tenant}");
                 }
@@ -340,4 +351,36 @@ fn cut_tenant(
         return Ok(None);
     }
     Ok(Some(b.finish()?))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use prost::Message;
+    use strata_head::HeadConfig;
+    use strata_proto::raft_v1::ShardBatch;
+    use strata_raft::Applier;
+
+    use super::*;
+    use crate::shard::tests::series_samples;
+
+    #[test]
+    fn a_cut_overtaken_by_an_applied_flush_fails_rather_than_cut_what_is_left() {
+        let st = ShardState::new(HeadConfig::default());
+        // 300 s at 1 s: chunks of 120 samples, so a flush before 200 s drops the first.
+        let samples: Vec<(i64, f64)> = (0..300).map(|k| (k * 1000, k as f64)).collect();
+        let series = vec![series_samples(&[("__name__", "up"), ("job", "a")], &samples)];
+        let entry = ShardBatch { tenant: "t".into(), series, metadata: vec![] }.encode_to_vec();
+        assert_eq!(st.apply(&entry).appended, 300);
+        let (from, end) = (st.flushed_before(), 200_000);
+        let cut = Cut { shard: 0, from, end, range: 100_000, incarnation: 0 };
+        let opts = BlockOptions::default();
+        let built = cut_tenant(&st, "t", cut, &opts).unwrap().unwrap();
+        assert_eq!(built.meta.stats.num_samples, 200);
+        // An earlier proposal for the same range commits while this cut runs: what the head
+        // still holds of the range (80 samples) must not become the block.
+        st.apply(&Control::Flushed { before: end, blocks: vec![] }.encode());
+        let e = cut_tenant(&st, "t", cut, &opts).unwrap_err();
+        assert!(e.to_string().contains("flushed meanwhile"), "{e}");
+    }
 }
