@@ -289,6 +289,35 @@ impl Compactor {
         Ok(())
     }
 
+    /// Deletes an unfinished upload's folder, unless it came back to life since the listing:
+    /// a flush repeated after a crash writes the same block id again, so the folder is listed
+    /// once more just before deleting, and left alone when it now has a `meta.json` or any
+    /// object younger than the delay. Returns whether it was deleted.
+    pub(crate) async fn delete_abandoned(
+        &self,
+        tenant: &str,
+        id: BlockId,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let prefix = paths::block(tenant, &id.to_string());
+        let objects: Vec<_> =
+            futures::TryStreamExt::try_collect::<Vec<_>>(self.store.list(Some(&prefix))).await?;
+        let alive = objects.iter().any(|o| {
+            o.location.filename() == Some(paths::META)
+                || now_ms.saturating_sub(o.last_modified.timestamp_millis())
+                    < self.cfg.partial_delay_ms
+        });
+        if alive {
+            tracing::info!(%tenant, block = %id, "an unfinished upload is being written again; kept");
+            return Ok(false);
+        }
+        tracing::warn!(%tenant, block = %id, "deleting an abandoned partial upload");
+        for o in &objects {
+            self.store.delete(&o.location).await?;
+        }
+        Ok(true)
+    }
+
     async fn run_tenant(&self, tenant: &str, now_ms: i64, rep: &mut RunReport) -> Result<()> {
         let now_s = now_ms.div_euclid(1000);
         let listing = crate::list_blocks(&self.store, tenant).await?;
@@ -311,9 +340,9 @@ impl Compactor {
             }
         }
         for (id, newest_ms) in &listing.partial {
-            if now_ms.saturating_sub(*newest_ms) >= self.cfg.partial_delay_ms {
-                tracing::warn!(%tenant, block = %id, "deleting an abandoned partial upload");
-                self.delete_block(tenant, *id, None).await?;
+            if now_ms.saturating_sub(*newest_ms) >= self.cfg.partial_delay_ms
+                && self.delete_abandoned(tenant, *id, now_ms).await?
+            {
                 rep.partial_deleted += 1;
             }
         }

@@ -368,3 +368,36 @@ fn merge_streams_overlapping_sources_across_row_groups() {
         }
     });
 }
+
+#[test]
+fn an_abandoned_upload_written_again_is_not_deleted() {
+    use crate::compact::Compactor;
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let labels = Labels::from_pairs([("__name__", "up".to_string())]);
+        let mut d = desc(0, 2 * H);
+        d.id = BlockId::derived(0, b"again");
+        let b = build(d, vec![(labels, vec![Sample { t: 0, v: 1.0 }])], &BlockOptions::default())
+            .unwrap();
+        let (id, meta) =
+            (b.meta.ulid, paths::block_file("tenant-a", &b.meta.ulid.to_string(), paths::META));
+        let cfg = compactor_config();
+        let delay = cfg.partial_delay_ms;
+        let c = Compactor::new(Arc::clone(&store), cfg, BlockOptions::default());
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as i64;
+        // A listing found this folder unfinished and old, but a repeated flush wrote the
+        // same block again, `meta.json` included, before the delete: it stays.
+        upload(&store, &b).await.unwrap();
+        assert!(!c.delete_abandoned("tenant-a", id, now + delay + H).await.unwrap());
+        assert!(list_blocks(&store, "tenant-a").await.unwrap().complete.contains(&id));
+        // Written again but not finished yet (no `meta.json`, files younger than the delay).
+        store.delete(&meta).await.unwrap();
+        assert!(!c.delete_abandoned("tenant-a", id, now + delay / 2).await.unwrap());
+        assert_eq!(list_blocks(&store, "tenant-a").await.unwrap().partial.len(), 1);
+        // Unfinished and old: deleted.
+        assert!(c.delete_abandoned("tenant-a", id, now + delay + H).await.unwrap());
+        assert!(list_blocks(&store, "tenant-a").await.unwrap().partial.is_empty());
+    });
+}
