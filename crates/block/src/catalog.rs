@@ -87,36 +87,48 @@ impl Catalog {
 
     /// Brings the catalog in line with the bucket: opens new complete blocks, forgets blocks
     /// that were deleted or marked for deletion. Returns the number of live blocks.
+    ///
+    /// Only what was known before the listing can be forgotten: a block the flusher adds
+    /// while the refresh runs (uploaded after the listing) stays, or its range would be in
+    /// neither the head nor the catalog until the next refresh. And when a new block cannot
+    /// be opened, nothing of its tenant is forgotten this time: it may replace blocks that
+    /// were just marked (compaction), and showing both (queries deduplicate samples) beats
+    /// showing neither.
     pub async fn refresh(&self) -> Result<usize> {
-        let mut total = 0;
+        let known_tenants: BTreeSet<String> = self.read().keys().cloned().collect();
         let tenants = list_tenants(&self.store).await?;
         for tenant in &tenants {
-            let l = list_blocks(&self.store, tenant).await?;
-            let live: BTreeSet<BlockId> = l.complete.difference(&l.marked).copied().collect();
             let known: BTreeSet<BlockId> =
                 self.read().get(tenant).map(|b| b.keys().copied().collect()).unwrap_or_default();
+            let l = list_blocks(&self.store, tenant).await?;
+            let live: BTreeSet<BlockId> = l.complete.difference(&l.marked).copied().collect();
+            let mut failed = false;
             for id in live.difference(&known) {
                 // A block can vanish between the listing and here (compactor); skip it then.
                 match read_meta(&self.store, tenant, &id.to_string()).await {
                     Ok(Some(meta)) => {
                         if let Err(e) = self.add(meta).await {
                             tracing::warn!(%tenant, block = %id, error = %e, "cannot open block");
+                            failed = true;
                         }
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(%tenant, block = %id, error = %e, "cannot read block meta")
+                        tracing::warn!(%tenant, block = %id, error = %e, "cannot read block meta");
+                        failed = true;
                     }
                 }
             }
-            let mut w = self.write();
-            if let Some(blocks) = w.get_mut(tenant) {
-                blocks.retain(|id, _| live.contains(id));
-                total += blocks.len();
+            if failed {
+                continue;
+            }
+            if let Some(blocks) = self.write().get_mut(tenant) {
+                blocks.retain(|id, _| live.contains(id) || !known.contains(id));
             }
         }
-        self.write().retain(|t, _| tenants.contains(t));
-        Ok(total)
+        let mut w = self.write();
+        w.retain(|t, _| tenants.contains(t) || !known_tenants.contains(t));
+        Ok(w.values().map(BTreeMap::len).sum())
     }
 
     /// Metas of a tenant's live blocks, oldest first.
