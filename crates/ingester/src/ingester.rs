@@ -168,8 +168,10 @@ impl PushSink for Ingester {
             let counts: Vec<String> =
                 report.rejected.iter().map(|(r, n)| format!("{n} {}", r.message())).collect();
             problems.push(format!("rejected samples: {}", counts.join(", ")));
-            problems.extend(report.examples);
         }
+        // Examples also name what no counter covers (a series the head could not create):
+        // never answered as if all was stored.
+        problems.extend(report.examples);
         if problems.is_empty() {
             m.request("ok");
             Ok(outcome)
