@@ -36,7 +36,13 @@ pub struct Listing {
 /// Lists the tenants that have a folder in the bucket.
 pub async fn list_tenants(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>> {
     let res = store.list_with_delimiter(None).await?;
-    Ok(res.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
+    // Folder names are escaped tenant names (`a*b` is stored as `a%2Ab`).
+    Ok(res
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.parts().last())
+        .filter_map(|p| paths::tenant_of(&p))
+        .collect())
 }
 
 /// Lists one tenant's blocks with one recursive listing.

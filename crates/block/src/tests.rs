@@ -401,3 +401,25 @@ fn an_abandoned_upload_written_again_is_not_deleted() {
         assert!(list_blocks(&store, "tenant-a").await.unwrap().partial.is_empty());
     });
 }
+
+#[test]
+fn tenants_whose_names_are_escaped_in_the_bucket_are_found_again() {
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let labels = Labels::from_pairs([("__name__", "up".to_string())]);
+        let mut d = desc(0, 2 * H);
+        d.tenant = "a*b".into();
+        let b = build(d, vec![(labels, vec![Sample { t: 0, v: 1.0 }])], &BlockOptions::default())
+            .unwrap();
+        upload(&store, &b).await.unwrap();
+        assert_eq!(list_tenants(&store).await.unwrap(), vec!["a*b".to_string()]);
+        let cat = Catalog::new(Arc::clone(&store));
+        assert_eq!(cat.refresh().await.unwrap(), 1);
+        assert_eq!(cat.metas("a*b").len(), 1);
+        // A block the flusher added stays after the next refresh.
+        let cat = Catalog::new(Arc::clone(&store));
+        cat.add(b.meta.clone()).await.unwrap();
+        assert_eq!(cat.refresh().await.unwrap(), 1);
+        assert_eq!(cat.metas("a*b").len(), 1);
+    });
+}

@@ -17,6 +17,13 @@ pub const CHUNKS: &str = "chunks.parquet";
 pub const DELETION_MARK: &str = "deletion-mark.json";
 pub const BUCKET_INDEX: &str = "bucket-index.json";
 
+/// The tenant whose folder is the path part `part` as a listing returns it (escaped: tenant
+/// `a*b` lives in `a%2Ab`); `None` for a folder no tenant name escapes to.
+pub fn tenant_of(part: &PathPart<'_>) -> Option<String> {
+    let name = percent_encoding::percent_decode_str(part.as_ref()).decode_utf8().ok()?;
+    (PathPart::from(name.as_ref()) == *part).then(|| name.into_owned())
+}
+
 pub fn tenant(tenant: &str) -> Path {
     Path::from_iter([PathPart::from(tenant)])
 }
@@ -31,4 +38,18 @@ pub fn block_file(tenant: &str, block_id: &str, file: &str) -> Path {
 
 pub fn bucket_index(tenant: &str) -> Path {
     Path::from_iter([PathPart::from(tenant), PathPart::from(BUCKET_INDEX)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_folders_name_their_tenant_back() {
+        for t in ["anonymous", "a*b", "team-1_x.y", "o'k(1)!", "%41"] {
+            let path = tenant(t);
+            let part = path.parts().next().expect("one part");
+            assert_eq!(tenant_of(&part).as_deref(), Some(t), "{t} → {path}");
+        }
+    }
 }
