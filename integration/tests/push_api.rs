@@ -258,6 +258,11 @@ async fn tenants_are_separate_and_read_parameters_work() {
     assert_eq!(names(&series_set(&recent)), ["range_new"]);
     let early = s.data("/api/v1/series", &[("match[]", sel), ("end", &before_new)], None).await;
     assert_eq!(names(&series_set(&early)), ["range_old"]);
+    // An end before the start is a range nothing falls in, as Prometheus answers it.
+    let backwards = [("match[]", sel), ("start", hour_ago.as_str()), ("end", before_new.as_str())];
+    for path in ["/api/v1/series", "/api/v1/labels", "/api/v1/label/__name__/values"] {
+        assert_eq!(s.data(path, &backwards, None).await, serde_json::json!([]), "{path}");
+    }
     let both = s
         .data(
             "/api/v1/series",

@@ -52,6 +52,13 @@ async fn remote_write_2_with_symbols_and_metadata() {
     );
     let one = s.data("/api/v1/metadata", &[("metric", "v2_temperature")], None).await;
     assert_eq!(one.as_object().unwrap().len(), 1, "{one}");
+    // Prometheus's limits: `limit_per_metric=0` is no limit, `limit=0` an empty answer.
+    let p = [("metric", "v2_temperature"), ("limit_per_metric", "0")];
+    assert_eq!(s.data("/api/v1/metadata", &p, None).await, one);
+    assert_eq!(s.data("/api/v1/metadata", &[("limit", "0")], None).await, json!({}));
+    let r = s.get("/api/v1/metadata", &[("limit", "x")], None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("limit must be a number"), "{}", r.body);
 
     // A label reference past the symbols table: that series is refused, the other kept.
     let mut b = V2Builder::new();

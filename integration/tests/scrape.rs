@@ -110,6 +110,16 @@ async fn scrapes_a_static_target() {
     assert_eq!(d.as_array().map(Vec::len), Some(1), "{d}");
     let d = s.data("/api/v1/targets/metadata", &[("match_target", r#"{job="x"}"#)], None).await;
     assert_eq!(d, json!([]));
+    // Scraped data is the default tenant's: other tenants see none of its targets.
+    let d = s.data("/api/v1/targets", &[], Some("team-b")).await;
+    assert_eq!(d["activeTargets"], json!([]), "{d}");
+    assert_eq!(s.data("/api/v1/targets/metadata", &[], Some("team-b")).await, json!([]));
+    assert_eq!(
+        s.data("/api/v1/targets", &[], Some("anonymous")).await["activeTargets"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
     let d = s.data("/api/v1/targets/metadata", &[("limit", "0")], None).await;
     assert_eq!(d, json!([]));
     let r = s.get("/api/v1/targets/metadata", &[("match_target", "{job=")], None).await;

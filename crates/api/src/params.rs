@@ -56,14 +56,12 @@ impl Params {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
-    /// `start` and `end`, defaulting to the whole time range.
-    pub(crate) fn range(&self) -> Result<(i64, i64)> {
+    /// `start` and `end`, defaulting to the whole time range; `None` when `end` is before
+    /// `start`: a range nothing falls in (Prometheus answers such reads with no data).
+    pub(crate) fn range(&self) -> Result<Option<(i64, i64)>> {
         let start = self.time("start", MIN_TIME)?;
         let end = self.time("end", MAX_TIME)?;
-        if end < start {
-            return Err(Error::Invalid("end timestamp must not be before start time".into()));
-        }
-        Ok((start, end))
+        Ok((start <= end).then_some((start, end)))
     }
 
     /// An optional time parameter, with Prometheus's `parseTimeParam` message.

@@ -34,8 +34,8 @@ pub(crate) async fn series(State(st): State<ApiState>, headers: HeaderMap, p: Pa
             if sets.is_empty() {
                 return Err(Error::Invalid("no match[] parameter provided".into()));
             }
-            let (start, end) = p.range()?;
             let limit = p.limit()?;
+            let Some((start, end)) = p.range()? else { return Ok((json!([]), Vec::new())) };
             let mut list = st.reader.series(&tenant, &sets, start, end).await?;
             let mut warnings = Vec::new();
             truncate(&mut list, limit, &mut warnings);
@@ -58,8 +58,8 @@ pub(crate) async fn labels(State(st): State<ApiState>, headers: HeaderMap, p: Pa
         async {
             let tenant = tenant(&headers)?;
             let sets = p.match_sets()?;
-            let (start, end) = p.range()?;
             let limit = p.limit()?;
+            let Some((start, end)) = p.range()? else { return Ok((json!([]), Vec::new())) };
             let mut names = st.reader.label_names(&tenant, &sets, start, end).await?;
             let mut warnings = Vec::new();
             truncate(&mut names, limit, &mut warnings);
@@ -85,8 +85,8 @@ pub(crate) async fn label_values(
                 return Err(Error::Invalid(format!("invalid label name: {name:?}")));
             }
             let sets = p.match_sets()?;
-            let (start, end) = p.range()?;
             let limit = p.limit()?;
+            let Some((start, end)) = p.range()? else { return Ok((json!([]), Vec::new())) };
             let mut values = st.reader.label_values(&tenant, &name, &sets, start, end).await?;
             let mut warnings = Vec::new();
             truncate(&mut values, limit, &mut warnings);
@@ -102,9 +102,8 @@ fn count_param(p: &Params, key: &str) -> Result<Option<usize>> {
         Some(s) => match s.parse::<i64>() {
             Ok(n) if n < 0 => Ok(None),
             Ok(n) => Ok(Some(n as usize)),
-            Err(_) => {
-                Err(Error::Invalid(format!("invalid parameter {key:?}: {s:?} is not a number")))
-            }
+            // Prometheus's words.
+            Err(_) => Err(Error::Invalid(format!("{key} must be a number"))),
         },
     }
 }
@@ -118,7 +117,9 @@ pub(crate) async fn metadata(
         async {
             let tenant = tenant(&headers)?;
             let limit = count_param(&p, "limit")?;
-            let per_metric = count_param(&p, "limit_per_metric")?;
+            // As in Prometheus, a limit per metric of 0 is no limit (a `limit` of 0 is
+            // an empty answer).
+            let per_metric = count_param(&p, "limit_per_metric")?.filter(|&n| n > 0);
             let metric = p.get("metric").filter(|m| !m.is_empty());
             let all = st.reader.metadata(&tenant, metric).await?;
             let mut out = Map::new();

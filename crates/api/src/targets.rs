@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use strata_model::{Labels, Matcher, MetricMetadata};
+use strata_model::{Labels, Matcher, MetricMetadata, DEFAULT_TENANT};
 
 use crate::params::Params;
 use crate::response::{success, ApiError};
@@ -57,7 +58,21 @@ fn labels_json(l: &Labels) -> Value {
     Value::Object(l.iter().map(|l| (l.name.clone(), json!(l.value))).collect::<Map<_, _>>())
 }
 
-pub(crate) async fn targets(State(st): State<ApiState>, p: Params) -> Response {
+/// Whether the request's tenant is the one scraped data is written as: targets are shown
+/// to it only (their URLs, labels and errors belong with that data). Another tenant sees no
+/// targets; a malformed tenant id is an error.
+fn scrape_tenant(headers: &HeaderMap) -> Result<bool, Response> {
+    match crate::push::tenant(headers) {
+        Ok(t) => Ok(t.as_str() == DEFAULT_TENANT),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+pub(crate) async fn targets(State(st): State<ApiState>, headers: HeaderMap, p: Params) -> Response {
+    let mine = match scrape_tenant(&headers) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let (show_active, show_dropped) = match p.get("state").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("any") => (true, true),
         Some("active") => (true, false),
@@ -68,7 +83,7 @@ pub(crate) async fn targets(State(st): State<ApiState>, p: Params) -> Response {
     };
     let pools: Vec<&str> = p.all("scrapePool").into_iter().filter(|s| !s.is_empty()).collect();
     let in_pool = |pool: &str| pools.is_empty() || pools.contains(&pool);
-    let snap = (st.targets)();
+    let snap = if mine { (st.targets)() } else { TargetsSnapshot::default() };
     let active: Vec<Value> = if show_active {
         snap.active.iter().filter(|t| in_pool(&t.scrape_pool)).map(active_json).collect()
     } else {
@@ -93,7 +108,15 @@ pub(crate) async fn targets(State(st): State<ApiState>, p: Params) -> Response {
 /// `/api/v1/targets/metadata`, as Prometheus answers it: for each active target whose labels
 /// match `match_target` (a series selector), the metadata of every family it exposes, or of
 /// `metric` only (then without the `metric` key); at most `limit` entries.
-pub(crate) async fn targets_metadata(State(st): State<ApiState>, p: Params) -> Response {
+pub(crate) async fn targets_metadata(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    p: Params,
+) -> Response {
+    let mine = match scrape_tenant(&headers) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let limit = match p.get("limit").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match s.parse::<i64>() {
@@ -109,7 +132,7 @@ pub(crate) async fn targets_metadata(State(st): State<ApiState>, p: Params) -> R
         },
     };
     let metric = p.get("metric").unwrap_or_default();
-    let snap = (st.targets)();
+    let snap = if mine { (st.targets)() } else { TargetsSnapshot::default() };
     let mut out = Vec::new();
     for t in &snap.active {
         if limit.is_some_and(|l| out.len() >= l) {
