@@ -61,17 +61,14 @@ fn labels_json(l: &Labels) -> Value {
 /// Whether the request's tenant is the one scraped data is written as: targets are shown
 /// to it only (their URLs, labels and errors belong with that data). Another tenant sees no
 /// targets; a malformed tenant id is an error.
-fn scrape_tenant(headers: &HeaderMap) -> Result<bool, Response> {
-    match crate::push::tenant(headers) {
-        Ok(t) => Ok(t.as_str() == DEFAULT_TENANT),
-        Err(e) => Err(ApiError::from(e).into_response()),
-    }
+fn scrape_tenant(headers: &HeaderMap) -> Result<bool, strata_model::Error> {
+    crate::push::tenant(headers).map(|t| t.as_str() == DEFAULT_TENANT)
 }
 
 pub(crate) async fn targets(State(st): State<ApiState>, headers: HeaderMap, p: Params) -> Response {
     let mine = match scrape_tenant(&headers) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let (show_active, show_dropped) = match p.get("state").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("any") => (true, true),
@@ -115,7 +112,7 @@ pub(crate) async fn targets_metadata(
 ) -> Response {
     let mine = match scrape_tenant(&headers) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let limit = match p.get("limit").filter(|s| !s.is_empty()) {
         None => None,

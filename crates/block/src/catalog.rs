@@ -40,7 +40,7 @@ pub async fn list_tenants(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>> {
     Ok(res
         .common_prefixes
         .iter()
-        .filter_map(|p| p.parts().last())
+        .filter_map(|p| p.parts().next_back())
         .filter_map(|p| paths::tenant_of(&p))
         .collect())
 }
