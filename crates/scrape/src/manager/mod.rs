@@ -31,7 +31,7 @@ use crate::config::{ScrapeConfig, ScrapeConfigs};
 use crate::scrape_loop::{
     batch, http_client, spawn_with_client, ScrapeHandle, ScrapeOptions, StopMode, TargetStatus,
 };
-use crate::targets::{load_file_sd, targets_from_group, Outcome, Target, TargetGroup};
+use crate::targets::{load_file_sd, targets_from_group, FileGroups, Outcome, Target, TargetGroup};
 
 /// A target being scraped, with the outcome of its last scrape.
 #[derive(Debug, Clone)]
@@ -174,9 +174,9 @@ async fn discover(
 ) {
     let cfgs = &configs.scrape_configs;
     // Per pool, per file_sd entry: the groups last read and when to read again.
-    let mut files: Vec<Vec<(Vec<TargetGroup>, Instant)>> = cfgs
+    let mut files: Vec<Vec<(FileGroups, Instant)>> = cfgs
         .iter()
-        .map(|c| c.file_sd_configs.iter().map(|_| (Vec::new(), Instant::now())).collect())
+        .map(|c| c.file_sd_configs.iter().map(|_| (FileGroups::new(), Instant::now())).collect())
         .collect();
     let tick = cfgs
         .iter()
@@ -194,7 +194,7 @@ async fn discover(
                     continue;
                 }
                 *due = now + sd.refresh_interval;
-                let (read, errors) = load_file_sd(sd);
+                let (read, errors) = load_file_sd(sd, groups);
                 for e in errors {
                     warn!(job = %cfg.job_name, "file_sd: {e}");
                 }
@@ -205,7 +205,7 @@ async fn discover(
             }
             if changed {
                 let mut groups = cfg.static_configs.clone();
-                groups.extend(files[i].iter().flat_map(|(g, _)| g.iter().cloned()));
+                groups.extend(files[i].iter().flat_map(|(g, _)| g.values().flatten().cloned()));
                 let mut pools = lock(&pools);
                 let pool = pools.entry(cfg.job_name.clone()).or_default();
                 sync_pool(cfg, &groups, pool, &sink, &opts);

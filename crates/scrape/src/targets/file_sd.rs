@@ -1,6 +1,7 @@
 //! File-based service discovery (`file_sd_configs`): target group files in JSON or YAML,
 //! found through patterns whose last element may hold `*` and `?`. This is the parsing; the
 //! watcher that re-reads files on change and every `refresh_interval` comes later.
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -133,16 +134,28 @@ pub fn expand_pattern(pattern: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Reads every file of a `file_sd_configs` entry. Files that fail are reported and
-/// skipped, so one bad file does not hide the others' targets.
-pub fn load_file_sd(cfg: &FileSdConfig) -> (Vec<TargetGroup>, Vec<FileSdError>) {
-    let mut groups = Vec::new();
+/// The target groups of a `file_sd_configs` entry, by file.
+pub type FileGroups = BTreeMap<PathBuf, Vec<TargetGroup>>;
+
+/// Reads every file of a `file_sd_configs` entry. A file that fails to read or parse is
+/// reported and keeps the groups it had in `last` (as Prometheus keeps a file's last good
+/// targets: a file caught half-written, or with a typo, does not take its targets down); a
+/// file that is gone takes its groups with it.
+pub fn load_file_sd(cfg: &FileSdConfig, last: &FileGroups) -> (FileGroups, Vec<FileSdError>) {
+    let mut groups = FileGroups::new();
     let mut errors = Vec::new();
     for pattern in &cfg.files {
         for path in expand_pattern(pattern) {
             match read_file_sd(&path) {
-                Ok(g) => groups.extend(g),
-                Err(e) => errors.push(e),
+                Ok(g) => {
+                    groups.insert(path, g);
+                }
+                Err(e) => {
+                    errors.push(e);
+                    if let Some(g) = last.get(&path) {
+                        groups.insert(path, g.clone());
+                    }
+                }
             }
         }
     }

@@ -21,7 +21,7 @@ use crate::relabel::{process, Builder};
 
 pub use file_sd::{
     expand_pattern, is_valid_file_sd_pattern, load_file_sd, parse_file_sd, read_file_sd,
-    FileSdConfig, FileSdError, FILEPATH_LABEL,
+    FileGroups, FileSdConfig, FileSdError, FILEPATH_LABEL,
 };
 
 pub const ADDRESS_LABEL: &str = "__address__";

@@ -164,8 +164,9 @@ fn file_sd_files_parse_to_groups() {
         files: vec![dir.join("*.json"), dir.join("nodes.y?l"), dir.join("none.yml")],
         refresh_interval: Duration::from_secs(1),
     };
-    let (groups, errors) = load_file_sd(&cfg);
+    let (by_file, errors) = load_file_sd(&cfg, &FileGroups::new());
     assert!(errors.is_empty(), "{errors:?}");
+    let groups: Vec<TargetGroup> = by_file.values().flatten().cloned().collect();
     assert_eq!(groups.len(), 4);
 
     // The file path reaches relabeling as __meta_filepath and is gone afterwards.
@@ -200,4 +201,34 @@ fn bad_file_sd_content() {
         assert!(e.contains(want) && e.contains("/sd/t."), "{content}: {e}");
     }
     assert!(parse_file_sd("", Path::new("/sd/t.YAML")).unwrap().is_empty());
+}
+
+#[test]
+fn a_file_sd_file_that_fails_keeps_its_last_good_targets() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/file_sd");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for f in ["nodes.json", "nodes.yml"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let cfg = FileSdConfig {
+        files: vec![dir.join("*.json"), dir.join("*.yml")],
+        refresh_interval: Duration::from_secs(1),
+    };
+    let (good, errors) = load_file_sd(&cfg, &FileGroups::new());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(good.values().flatten().count(), 4);
+    // Caught half-written (or with a typo): its last good groups stay.
+    std::fs::write(dir.join("nodes.json"), "[{\"targets\": [").unwrap();
+    let (again, errors) = load_file_sd(&cfg, &good);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(again, good);
+    // Without earlier groups there is nothing to keep.
+    let (fresh, _) = load_file_sd(&cfg, &FileGroups::new());
+    assert_eq!(fresh.values().flatten().count(), 2);
+    // A file that is gone takes its groups with it.
+    std::fs::remove_file(dir.join("nodes.json")).unwrap();
+    let (gone, errors) = load_file_sd(&cfg, &good);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(gone.values().flatten().count(), 2);
 }
