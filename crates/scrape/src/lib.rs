@@ -13,8 +13,8 @@
 //!
 //! [`expfmt::parse`] turns a scraped body into samples and per-family metadata. The format
 //! is chosen from the response's `Content-Type` the way Prometheus chooses it
-//! ([`expfmt::Format::negotiate`]), and [`expfmt::ACCEPT_HEADER`] is the `Accept` header
-//! Prometheus sends.
+//! ([`expfmt::Format::negotiate`]), and [`config::ScrapeProtocol::accept_header`] is the
+//! `Accept` header Prometheus sends.
 //!
 //! ```
 //! use strata_scrape::expfmt::{parse, ParseOptions};

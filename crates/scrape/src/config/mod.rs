@@ -112,6 +112,29 @@ impl ScrapeProtocol {
         }
     }
 
+    /// The `Accept` header Prometheus sends for `protocols` (in order of preference) and
+    /// the name `escaping` scheme: weights falling from `q=0.6`, `escaping=` on the formats
+    /// that take it, then `*/*`. Protobuf is left out: Strata does not parse it, so it
+    /// never asks for it.
+    pub fn accept_header(protocols: &[ScrapeProtocol], escaping: &str) -> String {
+        let mut weight = ScrapeProtocol::ALL.len() + 1;
+        let mut parts = Vec::new();
+        for p in protocols.iter().filter(|p| **p != ScrapeProtocol::PrometheusProto) {
+            let mut v = p.header().to_string();
+            if matches!(
+                p,
+                ScrapeProtocol::PrometheusText1_0_0 | ScrapeProtocol::OpenMetricsText1_0_0
+            ) {
+                v.push_str(";escaping=");
+                v.push_str(escaping);
+            }
+            parts.push(format!("{v};q=0.{weight}"));
+            weight = weight.saturating_sub(1).max(1);
+        }
+        parts.push(format!("*/*;q=0.{weight}"));
+        parts.join(",")
+    }
+
     /// The `Accept` header entry Prometheus sends for it.
     pub fn header(self) -> &'static str {
         match self {
@@ -246,6 +269,8 @@ pub struct GlobalConfig {
     pub external_labels: Labels,
     pub limits: Limits,
     pub scrape_protocols: Option<Vec<ScrapeProtocol>>,
+    /// `metric_name_escaping_scheme`, when set.
+    pub metric_name_escaping_scheme: Option<String>,
     pub extra_scrape_metrics: bool,
 }
 
@@ -401,6 +426,7 @@ impl RawGlobal {
                 keep_dropped_targets: self.keep_dropped_targets,
             },
             scrape_protocols: self.scrape_protocols,
+            metric_name_escaping_scheme: self.metric_name_escaping_scheme.filter(|s| !s.is_empty()),
             extra_scrape_metrics: self.extra_scrape_metrics.unwrap_or(false),
         })
     }

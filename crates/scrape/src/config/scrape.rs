@@ -206,6 +206,9 @@ pub struct ScrapeConfig {
     pub scrape_interval: Duration,
     pub scrape_timeout: Duration,
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// How targets should escape names Strata cannot store (`underscores` unless set): sent
+    /// in the `Accept` header.
+    pub metric_name_escaping_scheme: String,
     pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     pub metrics_path: String,
     /// `http` or `https`.
@@ -321,6 +324,14 @@ impl RawScrapeConfig {
             self.metric_name_validation_scheme.as_deref(),
             self.metric_name_escaping_scheme.as_deref(),
         )?;
+        // Names must be legacy ones, so targets are asked to escape others (Prometheus's
+        // default under `metric_name_validation_scheme: legacy`).
+        let escaping = self
+            .metric_name_escaping_scheme
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| global.metric_name_escaping_scheme.clone())
+            .unwrap_or_else(|| "underscores".to_string());
         check_histograms(
             &at(""),
             self.scrape_native_histograms,
@@ -397,6 +408,7 @@ impl RawScrapeConfig {
             scrape_interval: interval,
             scrape_timeout: timeout,
             scrape_protocols: protocols,
+            metric_name_escaping_scheme: escaping,
             fallback_scrape_protocol: self.fallback_scrape_protocol,
             metrics_path: self.metrics_path,
             scheme: self.scheme,

@@ -302,3 +302,23 @@ fn limits_inherit_from_global() {
     let l = c.scrape_configs[0].limits;
     assert_eq!((l.sample_limit, l.label_limit, l.body_size_limit), (5, 3, 1024));
 }
+
+#[test]
+fn accept_header_follows_scrape_protocols_and_escaping() {
+    assert_eq!(
+        ScrapeProtocol::accept_header(&ScrapeProtocol::DEFAULT, "underscores"),
+        "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,\
+application/openmetrics-text;version=0.0.1;q=0.5,\
+text/plain;version=1.0.0;escaping=underscores;q=0.4,\
+text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    );
+    let c = load("scrape_configs:\n- job_name: a\n  scrape_protocols: [PrometheusText0.0.4]\n");
+    let j = &c.unwrap().scrape_configs[0];
+    assert_eq!(j.metric_name_escaping_scheme, "underscores");
+    assert_eq!(
+        ScrapeProtocol::accept_header(&j.scrape_protocols, &j.metric_name_escaping_scheme),
+        "text/plain;version=0.0.4;q=0.6,*/*;q=0.5"
+    );
+    let c = load("global: {metric_name_escaping_scheme: dots}\nscrape_configs:\n- job_name: a\n");
+    assert_eq!(c.unwrap().scrape_configs[0].metric_name_escaping_scheme, "dots");
+}

@@ -26,16 +26,6 @@ use strata_model::{Labels, METRIC_NAME};
 pub use error::{ParseError, Result};
 pub use meta::{FamilyMetadata, MetricType};
 
-/// The `Accept` header Prometheus 3 sends with its default `scrape_protocols`
-/// (OpenMetrics 1.0.0, OpenMetrics 0.0.1, Prometheus text 1.0.0, Prometheus text 0.0.4) and
-/// the default UTF-8 name handling (`escaping=allow-utf-8`). Protobuf is not listed: we do
-/// not parse it yet.
-pub const ACCEPT_HEADER: &str =
-    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
-application/openmetrics-text;version=0.0.1;q=0.5,\
-text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
-text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-
 /// The bit pattern Prometheus gives every NaN it parses, so that a scraped NaN can never be
 /// mistaken for a staleness marker.
 pub const NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
@@ -76,7 +66,7 @@ impl Format {
                     return Ok((Format::OpenMetrics, None))
                 }
                 Some(mt) if mt == "application/vnd.google.protobuf" => {
-                    // Prometheus would parse it; we never ask for it (see ACCEPT_HEADER).
+                    // Prometheus would parse it; we never ask for it (see `ScrapeProtocol::accept_header`).
                     return Err(ParseError::UnsupportedContentType(format!(
                         "protobuf exposition format {content_type:?} is not supported yet"
                     )));

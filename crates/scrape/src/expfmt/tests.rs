@@ -89,10 +89,3 @@ fn rejections_name_the_line() {
     let e = parse_format(b"a 1\n", Format::OpenMetrics, 0, &ParseOptions::default()).unwrap_err();
     assert!(e.to_string().contains("# EOF"), "{e}");
 }
-
-#[test]
-fn accept_header_is_prometheus_3() {
-    assert!(ACCEPT_HEADER
-        .starts_with("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"));
-    assert!(ACCEPT_HEADER.ends_with("text/plain;version=0.0.4;q=0.3,*/*;q=0.2"));
-}

@@ -6,7 +6,6 @@ use reqwest::header::{
 };
 
 use crate::config::{Auth, HttpClientConfig, Secret, TlsVersion};
-use crate::expfmt::ACCEPT_HEADER;
 
 /// `Strata/<version>`, sent as `User-Agent`.
 pub const USER_AGENT_VALUE: &str = concat!("Strata/", env!("CARGO_PKG_VERSION"));
@@ -93,9 +92,11 @@ pub(crate) async fn fetch(
     timeout: Duration,
     body_limit: u64,
     compression: bool,
+    accept: &str,
 ) -> Result<Fetched, String> {
     let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HEADER));
+    let accept = HeaderValue::from_str(accept).map_err(|e| format!("Accept header: {e}"))?;
+    headers.insert(ACCEPT, accept);
     // `enable_compression` (default true) asks for gzip, as Prometheus does.
     let encoding = if compression { "gzip" } else { "identity" };
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(encoding));

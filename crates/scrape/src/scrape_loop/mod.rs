@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::config::{HttpClientConfig, ScrapeConfig};
+use crate::config::{HttpClientConfig, ScrapeConfig, ScrapeProtocol};
 use crate::expfmt::{parse_cached, FamilyMetadata, ParseOptions};
 use crate::targets::Target;
 use append::{report, report_stale, AppendRules, Counts, Out, SeriesMemory};
@@ -169,6 +169,10 @@ pub(crate) fn spawn_with_client(
         timeout: target.timeout(),
         body_limit: cfg.limits.body_size_limit,
         compression: cfg.enable_compression,
+        accept: ScrapeProtocol::accept_header(
+            &cfg.scrape_protocols,
+            &cfg.metric_name_escaping_scheme,
+        ),
         parse_opts: ParseOptions {
             fallback: cfg.fallback_scrape_protocol.and_then(|p| p.format()),
             strict_openmetrics: false,
@@ -244,6 +248,8 @@ struct Scraper {
     body_limit: u64,
     /// Ask for gzip (`enable_compression`).
     compression: bool,
+    /// The `Accept` header (`scrape_protocols`, `metric_name_escaping_scheme`).
+    accept: String,
     parse_opts: ParseOptions,
     rules: AppendRules,
     memory: SeriesMemory,
@@ -301,6 +307,7 @@ impl Scraper {
                 self.timeout,
                 self.body_limit,
                 self.compression,
+                &self.accept,
             ),
         )
         .await

@@ -286,8 +286,9 @@ async fn scrape_loop_writes_samples_report_series_and_staleness() {
         let heads = heads.lock().unwrap();
         let head = heads[0].to_ascii_lowercase();
         assert!(head.starts_with("get /metrics http/1.1"), "{head}");
-        assert!(head
-            .contains(&format!("accept: {}", crate::expfmt::ACCEPT_HEADER.to_ascii_lowercase())));
+        assert!(head.contains(
+            "accept: application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"
+        ));
         assert!(head.contains("x-prometheus-scrape-timeout-seconds: 0.1\r\n"), "{head}");
         assert!(head.contains(&format!("user-agent: strata/{}", env!("CARGO_PKG_VERSION"))));
         // The body came back gzipped (the server compresses when asked) and parsed above.
