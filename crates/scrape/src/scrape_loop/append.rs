@@ -194,6 +194,9 @@ pub(crate) struct SeriesMemory {
     by_series: Map<Box<[u8]>, usize>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
+    /// After failed scrapes: the series of the last good one, which the next good scrape
+    /// does not count as added (Prometheus keeps its series cache over a failure).
+    before_failure: std::collections::HashSet<Box<[u8]>>,
 }
 
 fn stale_nan() -> f64 {
@@ -302,7 +305,9 @@ impl SeriesMemory {
             if self.last_ok > 0 && slot.seen == self.last_ok {
                 slot.prev_tracked = slot.tracked;
             } else {
-                counts.series_added += 1;
+                if !self.before_failure.contains(&slot.series.encoded[..]) {
+                    counts.series_added += 1;
+                }
                 slot.prev_tracked = false;
             }
             slot.seen = it;
@@ -330,6 +335,7 @@ impl SeriesMemory {
             }
         }
         self.last_ok = it;
+        self.before_failure = Default::default();
         // Forget what this scrape did not have.
         if slots_seen != self.by_series.len() {
             for (i, entry) in self.slots.iter_mut().enumerate() {
@@ -355,6 +361,10 @@ impl SeriesMemory {
             if slot.tracked_by(prev) {
                 out.push(Out { series: slot.series, t: ts, v: stale_nan(), exemplar: None });
             }
+        }
+        // The first failure after a good scrape remembers that scrape's series.
+        if prev > 0 {
+            self.before_failure = self.by_series.drain().map(|(k, _)| k).collect();
         }
         self.by_series.clear();
         self.free.clear();

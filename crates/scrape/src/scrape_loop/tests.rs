@@ -442,11 +442,22 @@ fn a_failed_scrape_marks_what_the_last_good_one_had() {
     assert!(out.is_empty());
     mem.stale_all(2000, &mut out);
     assert_eq!(render(&out), ["{__name__=a,job=j} stale @2000"]);
-    // Everything is forgotten: the next scrape adds its series afresh, with no markers.
+    // The next scrape writes no markers, and (as in Prometheus, whose series cache outlives
+    // a failure) does not count the last good scrape's series as added; a new one is. So
+    // does a scrape after several failures.
     r.limits.sample_limit = 0;
     let mut out = Vec::new();
-    let c = mem.append(&r, samples("a 7\n"), b"", 3000, &mut out).unwrap();
-    assert_eq!(render(&out), ["{__name__=a,job=j} 7 @3000"]);
+    let c = mem.append(&r, samples("a 7\nd 1\n"), b"", 3000, &mut out).unwrap();
+    assert_eq!(render(&out), ["{__name__=a,job=j} 7 @3000", "{__name__=d,job=j} 1 @3000"]);
+    assert_eq!(c.series_added, 1);
+    mem.stale_all(4000, &mut Vec::new());
+    mem.stale_all(5000, &mut Vec::new());
+    let c = mem.append(&r, samples("a 8\nd 2\ne 3\n"), b"", 6000, &mut Vec::new()).unwrap();
+    assert_eq!(c.series_added, 1);
+    // Once a good scrape went by, what it lacked counts as added again.
+    let c = mem.append(&r, samples("a 9\n"), b"", 7000, &mut Vec::new()).unwrap();
+    assert_eq!(c.series_added, 0);
+    let c = mem.append(&r, samples("a 9\nd 3\n"), b"", 8000, &mut Vec::new()).unwrap();
     assert_eq!(c.series_added, 1);
 }
 
