@@ -449,6 +449,19 @@ pub(crate) const DURATION: &str = "scrape_duration_seconds";
 pub(crate) const SAMPLES_SCRAPED: &str = "scrape_samples_scraped";
 pub(crate) const POST_RELABEL: &str = "scrape_samples_post_metric_relabeling";
 pub(crate) const SERIES_ADDED: &str = "scrape_series_added";
+const TIMEOUT_SECONDS: &str = "scrape_timeout_seconds";
+const SAMPLE_LIMIT: &str = "scrape_sample_limit";
+const BODY_SIZE: &str = "scrape_body_size_bytes";
+
+/// What `extra_scrape_metrics` adds to the report of one scrape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ExtraReport {
+    pub timeout: Duration,
+    pub sample_limit: u64,
+    /// The uncompressed body's size; -1 when the body size limit failed the scrape, 0 after
+    /// any other failure.
+    pub body_bytes: i64,
+}
 
 /// The report series' labels: the name plus the target's labels (never relabeled).
 fn report_labels(name: &str, target: &Labels) -> Labels {
@@ -458,13 +471,15 @@ fn report_labels(name: &str, target: &Labels) -> Labels {
     Labels::from_pairs(v.into_iter().filter(|(_, v)| !v.is_empty()))
 }
 
-/// The five series Prometheus writes after every scrape.
+/// The five series Prometheus writes after every scrape, and the three of
+/// `extra_scrape_metrics` when it is on.
 pub(crate) fn report(
     target: &Labels,
     ts: i64,
     up: bool,
     duration: Duration,
     counts: Counts,
+    extra: Option<ExtraReport>,
     out: &mut Vec<Out>,
 ) {
     let values = [
@@ -477,11 +492,21 @@ pub(crate) fn report(
     for (name, v) in values {
         out.push(Out::new(&report_labels(name, target), ts, v));
     }
+    if let Some(x) = extra {
+        for (name, v) in [
+            (TIMEOUT_SECONDS, x.timeout.as_secs_f64()),
+            (SAMPLE_LIMIT, x.sample_limit as f64),
+            (BODY_SIZE, x.body_bytes as f64),
+        ] {
+            out.push(Out::new(&report_labels(name, target), ts, v));
+        }
+    }
 }
 
 /// Markers for the report series, written when the target goes away.
-pub(crate) fn report_stale(target: &Labels, ts: i64, out: &mut Vec<Out>) {
-    for name in [UP, DURATION, SAMPLES_SCRAPED, POST_RELABEL, SERIES_ADDED] {
+pub(crate) fn report_stale(target: &Labels, ts: i64, extra: bool, out: &mut Vec<Out>) {
+    let extras = if extra { &[TIMEOUT_SECONDS, SAMPLE_LIMIT, BODY_SIZE][..] } else { &[] };
+    for name in [UP, DURATION, SAMPLES_SCRAPED, POST_RELABEL, SERIES_ADDED].iter().chain(extras) {
         out.push(Out::new(&report_labels(name, target), ts, stale_nan()));
     }
 }

@@ -11,6 +11,9 @@ use crate::config::{Auth, HttpClientConfig, Secret, TlsVersion};
 pub const USER_AGENT_VALUE: &str = concat!("Strata/", env!("CARGO_PKG_VERSION"));
 
 /// A scraped body and its `Content-Type`.
+/// The error of a scrape whose body passed `body_size_limit`.
+pub(crate) const BODY_LIMIT_EXCEEDED: &str = "body size limit exceeded";
+
 pub(crate) struct Fetched {
     pub body: Vec<u8>,
     pub content_type: String,
@@ -146,7 +149,7 @@ pub(crate) async fn fetch(
         // A compressed body is never larger than what it expands to, so the limit holds
         // for it too; the expanded size is checked below.
         if body_limit > 0 && (body.len() + chunk.len()) as u64 > body_limit {
-            return Err("body size limit exceeded".into());
+            return Err(BODY_LIMIT_EXCEEDED.into());
         }
         body.extend_from_slice(&chunk);
     }
@@ -170,7 +173,7 @@ pub(crate) fn gunzip(body: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     };
     read.map_err(|e| format!("decompressing gzip body: {e}"))?;
     if limit > 0 && out.len() as u64 > limit {
-        return Err("body size limit exceeded".into());
+        return Err(BODY_LIMIT_EXCEEDED.into());
     }
     Ok(out)
 }

@@ -26,7 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::config::{HttpClientConfig, ScrapeConfig, ScrapeProtocol};
 use crate::expfmt::{parse_cached, FamilyMetadata, ParseOptions};
 use crate::targets::Target;
-use append::{report, report_stale, AppendRules, Counts, Out, SeriesMemory};
+use append::{report, report_stale, AppendRules, Counts, ExtraReport, Out, SeriesMemory};
 
 pub(crate) use fetch::client as http_client;
 pub use fetch::{install_tls_provider, USER_AGENT_VALUE};
@@ -173,6 +173,8 @@ pub(crate) fn spawn_with_client(
             &cfg.scrape_protocols,
             &cfg.metric_name_escaping_scheme,
         ),
+        extra_metrics: cfg.extra_scrape_metrics,
+        sample_limit: cfg.limits.sample_limit,
         parse_opts: ParseOptions {
             fallback: cfg.fallback_scrape_protocol.and_then(|p| p.format()),
             strict_openmetrics: false,
@@ -250,6 +252,9 @@ struct Scraper {
     compression: bool,
     /// The `Accept` header (`scrape_protocols`, `metric_name_escaping_scheme`).
     accept: String,
+    /// `extra_scrape_metrics`.
+    extra_metrics: bool,
+    sample_limit: u64,
     parse_opts: ParseOptions,
     rules: AppendRules,
     memory: SeriesMemory,
@@ -291,7 +296,7 @@ impl Scraper {
         tokio::time::sleep(self.interval / 10).await;
         let mut out = Vec::new();
         self.memory.stale_all(ts, &mut out);
-        report_stale(&self.rules.target, ts, &mut out);
+        report_stale(&self.rules.target, ts, self.extra_metrics, &mut out);
         self.write(out, &[]).await;
     }
 
@@ -312,6 +317,11 @@ impl Scraper {
         )
         .await
         .unwrap_or_else(|_| Err(format!("scrape timed out after {:?}", self.timeout)));
+        let body_bytes = match &fetched {
+            Ok(f) => i64::try_from(f.body.len()).unwrap_or(i64::MAX),
+            Err(e) if e == fetch::BODY_LIMIT_EXCEEDED => -1,
+            Err(_) => 0,
+        };
         let mut out = Vec::new();
         let mut metadata = Vec::new();
         let result = match fetched {
@@ -337,7 +347,12 @@ impl Scraper {
             }
         };
         let duration = start.elapsed();
-        report(&self.rules.target, ts, error.is_none(), duration, counts, &mut out);
+        let extra = self.extra_metrics.then_some(ExtraReport {
+            timeout: self.timeout,
+            sample_limit: self.sample_limit,
+            body_bytes,
+        });
+        report(&self.rules.target, ts, error.is_none(), duration, counts, extra, &mut out);
         if let Some(error) = &error {
             tracing::debug!(target_url = %self.url, %error, "scrape failed");
         }

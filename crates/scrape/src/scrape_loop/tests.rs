@@ -565,3 +565,26 @@ async fn scrapes_over_tls_with_the_configured_ca() {
     assert!(err.contains("tls_config"), "{err}");
     let _ = std::fs::remove_file(empty);
 }
+
+#[tokio::test]
+async fn extra_scrape_metrics_report_timeout_limit_and_body_size() {
+    let body = "a 1\nb 2\n";
+    let reply = Arc::new(Mutex::new(Reply { status: "200 OK", body: body.into() }));
+    let addr = server(Arc::clone(&reply), Arc::new(Mutex::new(Vec::new()))).await;
+    let (cfg, target) = job(&addr, "    extra_scrape_metrics: true\n    sample_limit: 50\n");
+    let (handle, mut rx) = start(&cfg, &target);
+    let t = |name: &str| format!("{{__name__={name},instance={addr},job=test}}");
+    let p = next(&mut rx).await;
+    let ts = p[0].2;
+    assert_eq!(p.len(), 2 + 8, "{p:?}");
+    assert_eq!(value(&p, &t("scrape_timeout_seconds"), ts).as_deref(), Some("0.1"));
+    assert_eq!(value(&p, &t("scrape_sample_limit"), ts).as_deref(), Some("50"));
+    let size = body.len().to_string();
+    assert_eq!(value(&p, &t("scrape_body_size_bytes"), ts).as_deref(), Some(size.as_str()));
+    handle.stop(StopMode::Now).await;
+    // Off by default: five report series.
+    let (cfg, target) = job(&addr, "");
+    let (handle, mut rx) = start(&cfg, &target);
+    assert_eq!(next(&mut rx).await.len(), 2 + 5);
+    handle.stop(StopMode::Now).await;
+}
