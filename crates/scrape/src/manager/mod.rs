@@ -10,7 +10,7 @@
 //! `keep_dropped_targets` per pool when that is set). [`TargetManager::snapshot`] is what
 //! `/api/v1/targets` shows.
 //!
-//! Not done yet: `target_limit`, reloading the configuration.
+//! Not done yet: reloading the configuration.
 
 #[cfg(test)]
 mod tests;
@@ -279,6 +279,17 @@ fn sync_pool(
     for (_, r) in old {
         // The loop writes its staleness markers and ends on its own.
         drop(r.handle.stop(StopMode::Stale));
+    }
+    // Over `target_limit`, every target of the pool is down with this error (scrapes fail
+    // without fetching) until the pool is back within it, as in Prometheus.
+    let (n, limit) = (pool.active.len(), cfg.limits.target_limit);
+    let forced = (limit > 0 && n as u64 > limit)
+        .then(|| format!("target_limit exceeded (number of targets: {n}, limit: {limit})"));
+    if forced.is_some() {
+        warn!(job = %cfg.job_name, targets = n, limit, "target_limit exceeded");
+    }
+    for r in &pool.active {
+        r.handle.set_forced_error(forced.clone());
     }
     pool.dropped_count = dropped.len();
     let keep = usize::try_from(cfg.limits.keep_dropped_targets).unwrap_or(usize::MAX);

@@ -96,3 +96,34 @@ scrape_configs:
     assert_eq!(urls(&s), ["http://127.0.0.1:2/metrics"]);
     m.stop().await;
 }
+
+#[tokio::test]
+async fn a_pool_over_its_target_limit_is_down_with_the_limit_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = r#"
+scrape_configs:
+  - job_name: a
+    scrape_interval: 50ms
+    scrape_timeout: 50ms
+    target_limit: 1
+    static_configs:
+      - targets: ["127.0.0.1:1", "127.0.0.1:2"]
+"#;
+    let m = TargetManager::start(configs(yaml, dir.path()), Arc::new(NullSink));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let snap = loop {
+        let s = m.snapshot();
+        if s.active.len() == 2 && s.active.iter().all(|a| a.status.last_error.is_some())
+            || Instant::now() > deadline
+        {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(snap.active.len(), 2);
+    for a in &snap.active {
+        let e = a.status.last_error.as_deref().unwrap_or_default();
+        assert_eq!(e, "target_limit exceeded (number of targets: 2, limit: 1)", "{a:?}");
+    }
+    m.stop().await;
+}

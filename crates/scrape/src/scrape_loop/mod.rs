@@ -99,11 +99,18 @@ pub struct ScrapeOptions {
 #[derive(Debug)]
 pub struct ScrapeHandle {
     status: Arc<Mutex<TargetStatus>>,
+    forced: Arc<Mutex<Option<String>>>,
     stop: Option<oneshot::Sender<StopMode>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl ScrapeHandle {
+    /// Makes every scrape fail with `error` instead of fetching, until cleared with `None`
+    /// (Prometheus's forced error: a pool over its `target_limit`).
+    pub fn set_forced_error(&self, error: Option<String>) {
+        *lock(&self.forced) = error;
+    }
+
     /// A copy of the last scrape's outcome.
     pub fn status(&self) -> TargetStatus {
         lock(&self.status).clone()
@@ -132,7 +139,7 @@ impl Drop for ScrapeHandle {
     }
 }
 
-fn lock(m: &Mutex<TargetStatus>) -> std::sync::MutexGuard<'_, TargetStatus> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means a panic elsewhere; the status is still a valid value.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -158,6 +165,7 @@ pub(crate) fn spawn_with_client(
     opts: ScrapeOptions,
 ) -> ScrapeHandle {
     let status = Arc::new(Mutex::new(TargetStatus::default()));
+    let forced = Arc::new(Mutex::new(None));
     let (tx, rx) = oneshot::channel();
     let offset =
         start_offset(target_hash(target), opts.offset_seed, target.interval(), SystemTime::now());
@@ -192,12 +200,13 @@ pub(crate) fn spawn_with_client(
         batch: opts.batch,
         tenant: opts.tenant,
         status: Arc::clone(&status),
+        forced: Arc::clone(&forced),
         last_metadata: None,
         families: Vec::new(),
         target_metadata: Arc::default(),
     };
     let task = tokio::spawn(scraper.run(offset, rx));
-    ScrapeHandle { status, stop: Some(tx), task: Some(task) }
+    ScrapeHandle { status, forced, stop: Some(tx), task: Some(task) }
 }
 
 /// FNV-1a over the target's labels and URL, like Prometheus' `Target.hash`.
@@ -262,6 +271,8 @@ struct Scraper {
     batch: Option<batch::BatchSender>,
     tenant: TenantId,
     status: Arc<Mutex<TargetStatus>>,
+    /// An error every scrape fails with, unfetched, while it is set.
+    forced: Arc<Mutex<Option<String>>>,
     /// The metadata last written and when.
     last_metadata: Option<(Vec<FamilyMetadata>, Instant)>,
     /// The families of the last successful scrape, and the same for the API.
@@ -303,20 +314,24 @@ impl Scraper {
     async fn scrape_once(&mut self) {
         let start = Instant::now();
         let ts = now_ms();
-        let fetched = tokio::time::timeout(
-            self.timeout,
-            fetch::fetch(
-                &self.client,
-                &self.http,
-                &self.url,
+        let forced = lock(&self.forced).clone();
+        let fetched = match forced {
+            Some(e) => Err(e),
+            None => tokio::time::timeout(
                 self.timeout,
-                self.body_limit,
-                self.compression,
-                &self.accept,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| Err(format!("scrape timed out after {:?}", self.timeout)));
+                fetch::fetch(
+                    &self.client,
+                    &self.http,
+                    &self.url,
+                    self.timeout,
+                    self.body_limit,
+                    self.compression,
+                    &self.accept,
+                ),
+            )
+            .await
+            .unwrap_or_else(|_| Err(format!("scrape timed out after {:?}", self.timeout))),
+        };
         let body_bytes = match &fetched {
             Ok(f) => i64::try_from(f.body.len()).unwrap_or(i64::MAX),
             Err(e) if e == fetch::BODY_LIMIT_EXCEEDED => -1,
