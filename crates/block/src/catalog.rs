@@ -112,6 +112,11 @@ impl Catalog {
             for id in live.difference(&known) {
                 // A block can vanish between the listing and here (compactor); skip it then.
                 match read_meta(&self.store, tenant, &id.to_string()).await {
+                    // A block is served as the tenant whose folder holds it, never as
+                    // another one its meta.json might name (a copied folder).
+                    Ok(Some(meta)) if meta.tenant != *tenant || meta.ulid != *id => {
+                        tracing::warn!(%tenant, block = %id, named = %meta.tenant, "block meta.json names another tenant or id; skipped");
+                    }
                     Ok(Some(meta)) => {
                         if let Err(e) = self.add(meta).await {
                             tracing::warn!(%tenant, block = %id, error = %e, "cannot open block");
