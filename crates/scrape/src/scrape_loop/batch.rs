@@ -65,16 +65,37 @@ async fn write(sink: &dyn PushSink, tenant: &TenantId, raw: &[u8]) {
             return;
         }
     };
-    let req = PushRequest { tenant: tenant.clone(), version: WireVersion::V1, body };
-    match sink.push(req).await {
-        Ok(outcome) => {
-            if let Some(error) = outcome.partial_error {
-                tracing::debug!(%error, "scraped samples partly refused");
+    // A store that is briefly unavailable (a shard electing its leader) is tried again, as
+    // a remote-write client retries a 5xx, for a few seconds at most; the batch is then
+    // given up, and the next scrape writes afresh.
+    let mut backoff = RETRY_FIRST;
+    for attempt in 1.. {
+        let req =
+            PushRequest { tenant: tenant.clone(), version: WireVersion::V1, body: body.clone() };
+        match sink.push(req).await {
+            Ok(outcome) => {
+                if let Some(error) = outcome.partial_error {
+                    tracing::debug!(%error, "scraped samples partly refused");
+                }
+                return;
+            }
+            Err((strata_model::Error::Unavailable(error), _)) if attempt < RETRY_ATTEMPTS => {
+                tracing::debug!(%error, attempt, "scraped samples not written yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err((error, _)) => {
+                tracing::warn!(%error, attempt, "scraped samples not written");
+                return;
             }
         }
-        Err((error, _)) => tracing::warn!(%error, "scraped samples not written"),
     }
 }
+
+/// Tries of one batch while the store is unavailable, and the first wait between them
+/// (doubling: 0.1 + 0.2 + 0.4 + 0.8 s).
+const RETRY_ATTEMPTS: u32 = 5;
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -128,5 +149,56 @@ mod tests {
         let (_, w) = rx.recv().await.unwrap();
         assert_eq!(names(&w), ["c"]);
         assert!(rx.recv().await.is_none());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod retry_tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use strata_model::PushOutcome;
+
+    use super::*;
+
+    /// Unavailable for the first `fail` pushes, then takes them; counts every try.
+    struct Flaky {
+        fail: u32,
+        tries: AtomicU32,
+        err: fn() -> strata_model::Error,
+    }
+
+    #[async_trait]
+    impl PushSink for Flaky {
+        async fn push(
+            &self,
+            _: PushRequest,
+        ) -> Result<PushOutcome, (strata_model::Error, PushOutcome)> {
+            let n = self.tries.fetch_add(1, Ordering::SeqCst) + 1;
+            if n <= self.fail {
+                return Err(((self.err)(), PushOutcome::default()));
+            }
+            Ok(PushOutcome::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn unavailable_stores_are_retried_a_few_times_and_bad_requests_never() {
+        let t = TenantId("t".into());
+        let unavailable = || strata_model::Error::Unavailable("electing".into());
+        let s = Flaky { fail: 2, tries: AtomicU32::new(0), err: unavailable };
+        write(&s, &t, b"x").await;
+        assert_eq!(s.tries.load(Ordering::SeqCst), 3, "written at the third try");
+        let s = Flaky { fail: 100, tries: AtomicU32::new(0), err: unavailable };
+        write(&s, &t, b"x").await;
+        assert_eq!(s.tries.load(Ordering::SeqCst), RETRY_ATTEMPTS, "then given up");
+        let s = Flaky {
+            fail: 100,
+            tries: AtomicU32::new(0),
+            err: || strata_model::Error::Invalid("bad".into()),
+        };
+        write(&s, &t, b"x").await;
+        assert_eq!(s.tries.load(Ordering::SeqCst), 1);
     }
 }
