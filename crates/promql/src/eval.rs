@@ -728,7 +728,8 @@ fn labels_string(l: &Labels) -> String {
 }
 
 fn valid_label_name(s: &str) -> bool {
-    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+    // UTF-8, as a Rust string always is, but not bytes that were not (`guard::raw_byte`).
+    !s.is_empty() && !s.chars().any(|c| crate::guard::raw_byte(c).is_some())
 }
 
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, as Prometheus prints values in labels.

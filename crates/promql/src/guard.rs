@@ -32,8 +32,187 @@ pub fn check_nesting(query: &str) -> Result<(), String> {
 /// dropped connection.
 pub fn parse(query: &str) -> Result<Expr, String> {
     check_nesting(query)?;
-    catch_unwind(AssertUnwindSafe(|| promql_parser::parser::parse(query)))
+    let bytes = byte_escapes(query)?;
+    let text = bytes.as_deref().unwrap_or(query);
+    catch_unwind(AssertUnwindSafe(|| promql_parser::parser::parse(text)))
         .unwrap_or_else(|_| Err(format!("cannot parse {query:?}: a value in it is out of range")))
+}
+
+/// The first of 128 private-use characters that stand for the bytes 0x80–0xff where a string
+/// literal's bytes are not UTF-8 (`"\xff"`): no label name or stored value holds them, so
+/// they fail name checks and match nothing, as those bytes do in Prometheus.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// Whether `ch` stands for a byte that was not UTF-8 (see [`RAW_BYTE_BASE`]).
+pub(crate) fn raw_byte(ch: char) -> Option<u8> {
+    let v = ch as u32;
+    (RAW_BYTE_BASE + 0x80..=RAW_BYTE_BASE + 0xff).contains(&v).then(|| (v - RAW_BYTE_BASE) as u8)
+}
+
+/// `s` as Go's `%q` prints it, bytes that were not UTF-8 as `\xHH` (Prometheus's error
+/// messages quote names this way).
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in s.chars() {
+        match (raw_byte(ch), ch) {
+            (Some(b), _) => out.push_str(&format!("\\x{b:02x}")),
+            (None, '"') => out.push_str("\\\""),
+            (None, '\\') => out.push_str("\\\\"),
+            (None, '\n') => out.push_str("\\n"),
+            (None, '\t') => out.push_str("\\t"),
+            (None, '\r') => out.push_str("\\r"),
+            (None, c) if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            (None, c) => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// String literals with byte escapes (`\xc3\xa9`, `\303\251`) mean bytes, as in Go (and so in
+/// Prometheus), where promql-parser reads each as a code point of its own (`Ã©`). Such
+/// literals are rewritten with the characters their bytes spell, bytes that are not UTF-8 as
+/// the characters of [`RAW_BYTE_BASE`]. `None` when no literal needs it (the usual case).
+fn byte_escapes(query: &str) -> Result<Option<String>, String> {
+    let b = query.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0; // `query[..copied]` is in `out` already
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'#' => {
+                while b.get(i).is_some_and(|&d| d != b'\n') {
+                    i += 1;
+                }
+            }
+            b'`' => {
+                i += 1;
+                while b.get(i).is_some_and(|&d| d != b'`') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'"' | b'\'' => {
+                let start = i;
+                let (bytes, end, has_byte_escape) = go_unquote(b, i);
+                i = end;
+                if !has_byte_escape {
+                    continue;
+                }
+                let mut text = String::with_capacity(bytes.len());
+                for chunk in bytes.utf8_chunks() {
+                    text.push_str(chunk.valid());
+                    for &b in chunk.invalid() {
+                        text.push(
+                            char::from_u32(RAW_BYTE_BASE + u32::from(b)).unwrap_or('\u{fffd}'),
+                        );
+                    }
+                }
+                let o = out.get_or_insert_with(String::new);
+                o.push_str(query.get(copied..start).unwrap_or_default());
+                o.push(c as char);
+                for ch in text.chars() {
+                    match ch {
+                        '\\' => o.push_str("\\\\"),
+                        ch if ch == c as char => {
+                            o.push('\\');
+                            o.push(ch);
+                        }
+                        ch if (ch as u32) < 0x20 || ch == '\u{7f}' => {
+                            o.push_str(&format!("\\x{:02x}", ch as u32));
+                        }
+                        ch => o.push(ch),
+                    }
+                }
+                o.push(c as char);
+                copied = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(out.map(|mut o| {
+        o.push_str(query.get(copied..).unwrap_or_default());
+        o
+    }))
+}
+
+/// The bytes of the Go string literal opening at `b[start]` (`"` or `'`), where it ends
+/// (after its closing quote, or at the end of the text), and whether it holds a byte escape
+/// of a value over 0x7f. Malformed escapes are copied as they are (the parser reports them).
+fn go_unquote(b: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
+    let quote = b.get(start).copied().unwrap_or(b'"');
+    let mut out = Vec::new();
+    let mut i = start + 1;
+    let mut byte_escape = false;
+    let hex = |s: &[u8]| -> Option<u32> {
+        std::str::from_utf8(s).ok().and_then(|t| u32::from_str_radix(t, 16).ok())
+    };
+    while let Some(&c) = b.get(i) {
+        if c == quote {
+            return (out, i + 1, byte_escape);
+        }
+        if c != b'\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = b.get(i + 1) else {
+            out.push(c);
+            i += 1;
+            continue;
+        };
+        let simple = match e {
+            b'a' => Some(7),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(11),
+            b'\\' | b'"' | b'\'' => Some(e),
+            _ => None,
+        };
+        if let Some(v) = simple {
+            out.push(v);
+            i += 2;
+            continue;
+        }
+        let (len, radix) = match e {
+            b'x' => (2, 16),
+            b'u' => (4, 16),
+            b'U' => (8, 16),
+            b'0'..=b'7' => (3, 8),
+            _ => (0, 0),
+        };
+        let digits_at = if radix == 8 { i + 1 } else { i + 2 };
+        let value = b.get(digits_at..digits_at + len).and_then(|d| {
+            if radix == 8 {
+                std::str::from_utf8(d).ok().and_then(|t| u32::from_str_radix(t, 8).ok())
+            } else {
+                hex(d)
+            }
+        });
+        match (e, value) {
+            (b'x', Some(v)) | (b'0'..=b'7', Some(v)) if v <= 0xff => {
+                byte_escape |= v > 0x7f;
+                out.push(v as u8);
+                i = digits_at + len;
+            }
+            (b'u' | b'U', Some(v)) => {
+                let ch = char::from_u32(v).unwrap_or('\u{fffd}');
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                i = digits_at + len;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    (out, i, byte_escape)
 }
 
 /// Operators (each `+ - * / % ^ = ! < > ~ @` byte, and the words `and`, `or`, `unless`,
@@ -126,6 +305,28 @@ mod tests {
         assert!(parse(&q).is_ok());
         let q = format!("{}up{}", "(".repeat(MAX_NESTING_TOKENS), ")".repeat(MAX_NESTING_TOKENS));
         assert!(parse(&q).is_ok());
+    }
+
+    #[test]
+    fn byte_escapes_spell_utf8_or_are_refused() {
+        // Go reads `\xc3\xa9` and `\303\251` as the two bytes of `é`.
+        assert_eq!(byte_escapes(r#"up{a="\xc3\xa9"}"#).unwrap().as_deref(), Some(r#"up{a="é"}"#));
+        assert_eq!(byte_escapes(r#"up{a='\303\251'}"#).unwrap().as_deref(), Some(r#"up{a='é'}"#));
+        assert_eq!(
+            byte_escapes(r#"x{a="\xc3\xa9\n\"q\\"}"#).unwrap().as_deref(),
+            Some(r#"x{a="é\x0a\"q\\"}"#)
+        );
+        // Nothing to do: no byte escape over 0x7f, or inside raw strings and comments.
+        for q in [r#"up{a="\x41\u00e9\t"}"#, "up{a=`\\xff`}", "up # \"\\xff\"", "sum(up)"] {
+            assert_eq!(byte_escapes(q).unwrap(), None, "{q}");
+        }
+        // Not UTF-8: bytes that no name or value can hold, quoted back as Go quotes them.
+        let q = byte_escapes(r#"count_values("a\xc5z", x)"#).unwrap().unwrap();
+        let lit: String = q.chars().skip(14).take(3).collect();
+        assert_eq!(raw_byte(lit.chars().nth(1).unwrap()), Some(0xc5));
+        assert_eq!(go_quote(&lit), r#""a\xc5z""#);
+        assert!(parse(r#"label_replace(up, "\xff", "", "src", "(.*)")"#).is_ok());
+        assert!(parse(r#"up{a="\xc3\xa9"}"#).is_ok());
     }
 
     #[test]

@@ -66,7 +66,10 @@ impl<'a> Ev<'a> {
             tok::T_COUNT_VALUES => {
                 let label = label_param.unwrap_or_default();
                 if !valid_label_name(&label) {
-                    return Err(exec(format!("invalid label name {label:?}")));
+                    return Err(exec(format!(
+                        "invalid label name {}",
+                        crate::guard::go_quote(&label)
+                    )));
                 }
                 let mut c = Collector::new(n);
                 for (gl, members) in &groups {

@@ -561,7 +561,10 @@ impl<'a> Ev<'a> {
                 let vs = self.vector_arg(arg(args, 0)?, g)?;
                 out_label = self.string_arg(arg(args, 1)?, g)?;
                 if !valid_label_name(&out_label) {
-                    return Err(exec(format!("invalid label name {out_label:?}")));
+                    return Err(exec(format!(
+                        "invalid label name {}",
+                        crate::guard::go_quote(&out_label)
+                    )));
                 }
                 for a in args.iter().skip(2) {
                     let q = self.scalar_arg(a, g)?;
