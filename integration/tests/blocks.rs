@@ -249,13 +249,13 @@ async fn flush_and_lose_the_data_dir(mut s: Strata, blocks: &Blocks) -> Strata {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("out of bounds"), "{}", r.body);
 
-    // A sample from a wrong clock, ten years ahead, is kept, and closes no range before its
-    // time: current samples are still taken after the flusher had a few turns.
-    let year = 365 * 86_400_000;
+    // A sample from a clock five minutes fast (the receiver takes up to ten) is kept, and
+    // closes no range before its time: current samples are still taken after the flusher
+    // had a few turns (with 10 s blocks it would otherwise have sealed thirty ranges ahead).
     let future = write_request(vec![
         series(
             &[("__name__", METRIC), ("gpu", "1"), ("s", "future")],
-            &[(now_ms() + 10 * year, 1.0)],
+            &[(now_ms() + 300_000, 1.0)],
         ),
         series(&[("__name__", METRIC), ("gpu", "0"), ("s", "new")], &[(now_ms(), 2.0)]),
     ]);

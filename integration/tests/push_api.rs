@@ -137,6 +137,21 @@ async fn invalid_series_are_refused_and_the_rest_kept() {
     let r = s.push_v1(&write_request(vec![bad_utf8, keep]), None).await;
     assert_refused(&r, 400, &["utf-8"], "label value not UTF-8");
     assert_eq!(names(&s.series_set("kept_utf8", None).await), ["kept_utf8"]);
+    // Samples more than 10 minutes past the receiver's clock are out of bounds, as in
+    // Prometheus's receiver; the series' other samples and the other series are kept, and a
+    // later current sample of the series is still taken.
+    let ahead = write_request(vec![
+        series(&[("__name__", "clock")], &[(now, 1.0), (now + 3_600_000, 2.0)]),
+        series(&[("__name__", "kept_clock")], &[(now, 1.0)]),
+    ]);
+    let r = s.push_v1(&ahead, None).await;
+    assert_refused(&r, 400, &["too far in the future", "clock"], "a sample an hour ahead");
+    assert_eq!(
+        names(&s.series_set(r#"{__name__=~".*clock"}"#, None).await),
+        ["clock", "kept_clock"]
+    );
+    let later = write_request(vec![series(&[("__name__", "clock")], &[(now + 1000, 3.0)])]);
+    assert_eq!(s.push_v1(&later, None).await.status, 204);
 
     // Unsorted labels and empty-valued labels are normalised, not refused.
     let r = s

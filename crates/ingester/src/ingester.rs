@@ -137,8 +137,9 @@ impl PushSink for Ingester {
             }
         };
         let m = &self.metrics;
-        m.samples_received.inc_by(routed.samples + routed.invalid_samples);
+        m.samples_received.inc_by(routed.samples + routed.invalid_samples + routed.future_samples);
         m.rejected("invalid_series", routed.invalid_samples);
+        m.rejected("too_far_in_future", routed.future_samples);
         m.rejected("native_histogram_unsupported", routed.histograms_dropped);
         m.rejected("exemplar_unsupported", routed.exemplars_dropped);
         if routed.histograms_dropped + routed.exemplars_dropped > 0 {

@@ -10,7 +10,7 @@ use strata_proto::raft_v1::MetricMetadata;
 use strata_proto::write_v2::{metadata::MetricType as V2Type, Request as V2Request};
 
 use crate::batch::{short_label, BatchWriter, PAIR_KEY};
-use crate::validate::check_labels_ascii;
+use crate::validate::{check_labels_ascii, render};
 use crate::wire::{Fields, WireError, WireResult};
 
 /// Size limits applied before any decoding work is done.
@@ -34,6 +34,8 @@ pub struct Routed {
     pub histograms_dropped: u64,
     /// Exemplars received (not stored yet).
     pub exemplars_dropped: u64,
+    /// Samples refused for a timestamp more than [`MAX_AHEAD_MS`] past the receiver's clock.
+    pub future_samples: u64,
     /// Series refused by validation, and their samples.
     pub invalid_series: u64,
     pub invalid_samples: u64,
@@ -99,8 +101,15 @@ struct Router<'a> {
     slot_capacity: usize,
     /// A series key built from pairs, reused.
     key: Vec<u8>,
+    /// Samples after this (Unix ms) are refused as too far in the future.
+    max_t: i64,
     out: Routed,
 }
+
+/// How far past its own clock the receiver takes samples, as Prometheus's remote-write
+/// receiver does (10 minutes): one sample from a wrong clock would otherwise stop its series
+/// (every later sample out of order) until that time came.
+pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
 
 impl<'a> Router<'a> {
     fn new(tenant: &'a str, shards: u32, body_len: usize) -> Self {
@@ -111,6 +120,10 @@ impl<'a> Router<'a> {
             slots: (0..shards).map(|_| None).collect(),
             slot_capacity: body_len / shards.max(1) as usize * 9 / 8 + 64,
             key: Vec::new(),
+            max_t: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .saturating_add(MAX_AHEAD_MS),
             out: Routed::default(),
         }
     }
@@ -135,6 +148,23 @@ impl<'a> Router<'a> {
                 self.out.invalid(e, samples.len());
                 return;
             }
+        };
+        let max_t = self.max_t;
+        let kept: Vec<(i64, f64)>;
+        let samples = if samples.iter().any(|s| s.0 > max_t) {
+            kept = samples.iter().filter(|s| s.0 <= max_t).copied().collect();
+            let n = samples.len() - kept.len();
+            self.out.future_samples += n as u64;
+            if self.out.errors.len() < 3 {
+                self.out.errors.push(format!(
+                    "out of bounds: {n} samples too far in the future (more than {} minutes ahead) for series {}",
+                    MAX_AHEAD_MS / 60_000,
+                    render(pairs)
+                ));
+            }
+            &kept[..]
+        } else {
+            samples
         };
         if samples.is_empty() {
             return;
