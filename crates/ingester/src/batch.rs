@@ -57,6 +57,9 @@ pub(crate) struct BatchWriter {
     buf: Vec<u8>,
     /// Kept apart and written last, as prost orders fields; deduplicated.
     metadata: Vec<MetricMetadata>,
+    /// Indexes into `metadata` by a hash of the entry, so deduplicating stays linear in a
+    /// request's metadata however much it holds.
+    metadata_seen: std::collections::HashMap<u64, Vec<usize>>,
 }
 
 impl BatchWriter {
@@ -67,7 +70,7 @@ impl BatchWriter {
         if !tenant.is_empty() {
             put_bytes(BATCH_TENANT, tenant.as_bytes(), &mut buf);
         }
-        BatchWriter { buf, metadata: Vec::new() }
+        BatchWriter { buf, metadata: Vec::new(), metadata_seen: Default::default() }
     }
 
     /// Appends a `SeriesSamples`: the series `key` ([`strata_model::encode_key`]), `hash` its
@@ -128,7 +131,14 @@ impl BatchWriter {
 
     /// Adds metric metadata unless an identical entry is already in this batch.
     pub(crate) fn push_metadata(&mut self, md: MetricMetadata) {
-        if !self.metadata.contains(&md) {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for part in [&md.metric_family_name, &md.r#type, &md.help, &md.unit] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let same = self.metadata_seen.entry(h.digest()).or_default();
+        if !same.iter().any(|&i| self.metadata.get(i) == Some(&md)) {
+            same.push(self.metadata.len());
             self.metadata.push(md);
         }
     }
