@@ -240,7 +240,7 @@ impl Head {
             for s in t.series() {
                 chunks.clear();
                 chunks.extend(s.chunk_bytes());
-                f(name, &s.key, &chunks, s.out_of_order());
+                f(name, &s.key, &chunks, &s.out_of_order());
             }
         }
     }

@@ -1,5 +1,6 @@
 //! One series: its interned labels, its XOR chunks and its out-of-order buffer.
 
+use std::collections::BTreeMap;
 use std::mem::size_of;
 
 use strata_model::{RejectReason, Sample};
@@ -43,10 +44,11 @@ pub(crate) struct Series {
     pub(crate) max_t: i64,
     closed: Vec<ClosedChunk>,
     open: XorChunk,
-    /// Samples older than `max_t` when they arrived, sorted by time, unique times. Boxed so the
-    /// common case, none, costs 8 bytes per series rather than 24.
+    /// Samples older than `max_t` when they arrived, by time (as value bits). A map, so that
+    /// samples arriving in any order cost O(log n) each (a sorted vector made a request of
+    /// descending timestamps quadratic); boxed so the common case, none, costs 8 bytes.
     #[allow(clippy::box_collection)]
-    ooo: Option<Box<Vec<Sample>>>,
+    ooo: Option<Box<BTreeMap<i64, u64>>>,
 }
 
 impl Series {
@@ -104,9 +106,7 @@ impl Series {
                 if let Some(bits) = self.value_bits_at(t) {
                     return same_or_conflict(bits, v);
                 }
-                let buf = self.ooo.get_or_insert_with(Default::default);
-                let at = buf.partition_point(|s| s.t < t);
-                buf.insert(at, Sample { t, v });
+                self.ooo.get_or_insert_with(Default::default).insert(t, v.to_bits());
                 self.min_t = self.min_t.min(t);
                 Outcome::Appended
             }
@@ -145,10 +145,8 @@ impl Series {
 
     /// Bits of the stored value at exactly `t`, if there is one.
     fn value_bits_at(&self, t: i64) -> Option<u64> {
-        if let Some(buf) = &self.ooo {
-            if let Ok(i) = buf.binary_search_by(|s| s.t.cmp(&t)) {
-                return Some(buf[i].v.to_bits());
-            }
+        if let Some(&bits) = self.ooo.as_ref().and_then(|m| m.get(&t)) {
+            return Some(bits);
         }
         self.chunks()
             .filter(|&(_, min, max)| min <= t && t <= max)
@@ -172,8 +170,19 @@ impl Series {
     }
 
     /// The samples held outside the chunks (arrived out of order), sorted by time.
-    pub(crate) fn out_of_order(&self) -> &[Sample] {
-        self.ooo.as_deref().map_or(&[], Vec::as_slice)
+    pub(crate) fn out_of_order(&self) -> Vec<Sample> {
+        self.ooo_in(i64::MIN, i64::MAX)
+    }
+
+    /// Out-of-order samples in `[mint, maxt]`, sorted by time.
+    fn ooo_in(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        match &self.ooo {
+            Some(m) if mint <= maxt => m
+                .range(mint..=maxt)
+                .map(|(&t, &bits)| Sample { t, v: f64::from_bits(bits) })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Whether at least one sample lies in `[mint, maxt]`.
@@ -181,11 +190,8 @@ impl Series {
         if self.max_t < mint || self.min_t > maxt {
             return false;
         }
-        if let Some(buf) = &self.ooo {
-            let i = buf.partition_point(|s| s.t < mint);
-            if buf.get(i).is_some_and(|s| s.t <= maxt) {
-                return true;
-            }
+        if self.ooo.as_ref().is_some_and(|m| m.range(mint..=maxt).next().is_some()) {
+            return true;
         }
         self.chunks().any(|(data, min, max)| {
             if max < mint || min > maxt {
@@ -215,10 +221,7 @@ impl Series {
                     .map(|(t, v)| Sample { t, v }),
             );
         }
-        let Some(buf) = &self.ooo else { return out };
-        let lo = buf.partition_point(|s| s.t < mint);
-        let hi = buf.partition_point(|s| s.t <= maxt);
-        let extra = &buf[lo..hi.max(lo)];
+        let extra = self.ooo_in(mint, maxt);
         if extra.is_empty() {
             return out;
         }
@@ -245,9 +248,9 @@ impl Series {
             return true;
         }
         self.closed.retain(|c| c.max_t >= t);
-        if let Some(buf) = &mut self.ooo {
-            buf.retain(|s| s.t >= t);
-            if buf.is_empty() {
+        if let Some(m) = &mut self.ooo {
+            **m = m.split_off(&t);
+            if m.is_empty() {
                 self.ooo = None;
             }
         }
@@ -261,8 +264,8 @@ impl Series {
         } else if !self.open.is_empty() {
             min_t = min_t.min(first_timestamp(self.open.bytes()).unwrap_or(self.max_t));
         }
-        if let Some(s) = self.ooo.as_ref().and_then(|b| b.first()) {
-            min_t = min_t.min(s.t);
+        if let Some((&first, _)) = self.ooo.as_ref().and_then(|m| m.first_key_value()) {
+            min_t = min_t.min(first);
         }
         self.min_t = min_t;
         true
@@ -271,7 +274,7 @@ impl Series {
     pub(crate) fn num_samples(&self) -> usize {
         self.closed.iter().map(|c| num_samples(&c.data)).sum::<usize>()
             + self.open.num_samples()
-            + self.ooo.as_ref().map_or(0, |b| b.len())
+            + self.ooo.as_ref().map_or(0, |m| m.len())
     }
 
     pub(crate) fn num_chunks(&self) -> usize {
@@ -286,8 +289,9 @@ impl Series {
         if self.open.heap_bytes() > 0 {
             bytes += self.open.heap_bytes() + ALLOC_OVERHEAD;
         }
-        if let Some(buf) = &self.ooo {
-            bytes += size_of::<Vec<Sample>>() + ALLOC_OVERHEAD + vec_heap_bytes(buf);
+        if let Some(m) = &self.ooo {
+            // A B-tree node holds up to 11 entries of 16 bytes, with its lengths and links.
+            bytes += size_of::<BTreeMap<i64, u64>>() + ALLOC_OVERHEAD + m.len() * 24;
         }
         bytes
     }

@@ -167,6 +167,34 @@ fn out_of_order_window() {
 }
 
 #[test]
+fn out_of_order_samples_in_any_order_are_kept_sorted() {
+    let mut head = Head::new(HeadConfig {
+        ooo_window_ms: 1_000_000,
+        samples_per_chunk: 120,
+        chunk_range_ms: 0,
+    });
+    app(&mut head, "t", UP, &[1_000_000], &[0.0]);
+    // Newest first, as a backfill sent backwards would be; then a second pass with the
+    // same values (duplicates, ignored) and a conflicting one.
+    let ts: Vec<i64> = (0..30_000).rev().map(|k| 100_000 + k * 10).collect();
+    let vs: Vec<f64> = ts.iter().map(|&t| t as f64).collect();
+    assert_eq!(app(&mut head, "t", UP, &ts, &vs).appended, 30_000);
+    let r = app(&mut head, "t", UP, &ts[..100], &vs[..100]);
+    assert_eq!((r.appended, r.duplicates_ignored), (0, 100));
+    let r = app(&mut head, "t", UP, &[100_010], &[-1.0]);
+    assert_eq!(rejected(&r, RejectReason::DuplicateTimestamp), 1);
+    let got = all_samples(&head, "t", UP);
+    assert_eq!(got.len(), 30_001);
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "sorted, unique times");
+    assert_eq!(got[0], (100_000, 100_000f64.to_bits()));
+    assert_eq!(head.min_max_time("t"), Some((100_000, 1_000_000)));
+    // A flush boundary drops the older half.
+    head.set_min_valid_time(250_000);
+    head.truncate_before(250_000);
+    assert_eq!(all_samples(&head, "t", UP).len(), 15_000 + 1);
+}
+
+#[test]
 fn hash_collisions_keep_series_apart() {
     let mut head = Head::default();
     let a = flat(&[("__name__", "a")]);
