@@ -159,17 +159,16 @@ pub(crate) fn check_labels_ascii(
         }
     }
     if !canonical {
-        pairs.retain(|(_, v)| !v.is_empty());
         if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
             pairs.sort_by(|a, b| a.0.cmp(b.0));
         }
+        // Duplicates count with their empty values, as in Prometheus (`{a="", a="x"}`).
         if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(format!(
-                "duplicate label name {:?} in series {}",
-                String::from_utf8_lossy(w[0].0),
-                render(pairs)
-            ));
+            let name = String::from_utf8_lossy(w[0].0).into_owned();
+            pairs.retain(|(_, v)| !v.is_empty());
+            return Err(format!("duplicate label name {name:?} in series {}", render(pairs)));
         }
+        pairs.retain(|(_, v)| !v.is_empty());
         has_name = false;
         for &(n, v) in pairs.iter() {
             has_name |= check_label(n, v, false, pairs)?;
@@ -187,6 +186,13 @@ mod tests {
 
     fn p<'a>(v: &[(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
         v.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())).collect()
+    }
+
+    #[test]
+    fn a_name_twice_is_a_duplicate_even_with_an_empty_value() {
+        let mut l = p(&[("__name__", "up"), ("job", ""), ("job", "a")]);
+        let e = check_labels(&mut l).unwrap_err();
+        assert!(e.contains("duplicate label name \"job\""), "{e}");
     }
 
     #[test]
