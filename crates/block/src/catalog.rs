@@ -97,9 +97,9 @@ impl Catalog {
     /// Only what was known before the listing can be forgotten: a block the flusher adds
     /// while the refresh runs (uploaded after the listing) stays, or its range would be in
     /// neither the head nor the catalog until the next refresh. And when a new block cannot
-    /// be opened, nothing of its tenant is forgotten this time: it may replace blocks that
-    /// were just marked (compaction), and showing both (queries deduplicate samples) beats
-    /// showing neither.
+    /// be opened, its tenant's marked blocks are not forgotten this time: it may replace them
+    /// (compaction), and showing both (queries deduplicate samples) beats showing neither.
+    /// Blocks no longer in the bucket are always forgotten.
     pub async fn refresh(&self) -> Result<usize> {
         let known_tenants: BTreeSet<String> = self.read().keys().cloned().collect();
         let tenants = list_tenants(&self.store).await?;
@@ -130,11 +130,13 @@ impl Catalog {
                     }
                 }
             }
-            if failed {
-                continue;
-            }
+            // After a failure, blocks still in the bucket (marked, perhaps replaced by the one
+            // that failed) stay; blocks gone from it are forgotten in any case.
+            let keep = |id: &BlockId| {
+                live.contains(id) || !known.contains(id) || (failed && l.complete.contains(id))
+            };
             if let Some(blocks) = self.write().get_mut(tenant) {
-                blocks.retain(|id, _| live.contains(id) || !known.contains(id));
+                blocks.retain(|id, _| keep(id));
             }
         }
         let mut w = self.write();

@@ -313,7 +313,19 @@ impl Compactor {
         }
         tracing::warn!(%tenant, block = %id, "deleting an abandoned partial upload");
         for o in &objects {
-            self.store.delete(&o.location).await?;
+            // Each object once more right before it goes: one written since the listing (the
+            // same path, uploaded again) stops the delete.
+            match self.store.head(&o.location).await {
+                Ok(now) if now.last_modified == o.last_modified => {
+                    self.store.delete(&o.location).await?;
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Ok(_) => {
+                    tracing::info!(%tenant, block = %id, "an unfinished upload is being written again; kept");
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(true)
     }

@@ -416,10 +416,47 @@ fn tenants_whose_names_are_escaped_in_the_bucket_are_found_again() {
         let cat = Catalog::new(Arc::clone(&store));
         assert_eq!(cat.refresh().await.unwrap(), 1);
         assert_eq!(cat.metas("a*b").len(), 1);
-        // A block the flusher added stays after the next refresh.
+    });
+}
+
+#[test]
+fn a_block_that_will_not_open_keeps_what_it_may_replace_but_not_what_is_gone() {
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let labels = Labels::from_pairs([("__name__", "up".to_string())]);
+        let block = |min: i64, key: &[u8]| {
+            let mut d = desc(min, min + 2 * H);
+            d.id = BlockId::derived(min, key);
+            build(
+                d,
+                vec![(labels.clone(), vec![Sample { t: min, v: 1.0 }])],
+                &BlockOptions::default(),
+            )
+            .unwrap()
+        };
+        let (a, b) = (block(0, b"a"), block(2 * H, b"b"));
+        upload(&store, &a).await.unwrap();
         let cat = Catalog::new(Arc::clone(&store));
-        cat.add(b.meta.clone()).await.unwrap();
         assert_eq!(cat.refresh().await.unwrap(), 1);
-        assert_eq!(cat.metas("a*b").len(), 1);
+        // `a` gets a deletion mark while `b`, which will not open (its meta.json names a data
+        // column chunks.parquet lacks), appears: `a` is still served.
+        let put = |path, bytes: Vec<u8>| {
+            let store = Arc::clone(&store);
+            async move { store.put(&path, object_store::PutPayload::from(bytes)).await.unwrap() }
+        };
+        let (ida, idb) = (a.meta.ulid.to_string(), b.meta.ulid.to_string());
+        put(paths::block_file("tenant-a", &ida, paths::DELETION_MARK), b"{}".to_vec()).await;
+        upload(&store, &b).await.unwrap();
+        let mut bad = b.meta.clone();
+        bad.parquet.data_columns += 5;
+        put(paths::block_file("tenant-a", &idb, paths::META), serde_json::to_vec(&bad).unwrap())
+            .await;
+        assert_eq!(cat.refresh().await.unwrap(), 1);
+        assert_eq!(cat.metas("tenant-a")[0].ulid, a.meta.ulid);
+        // Once `a` is gone from the bucket it is forgotten, though `b` still fails.
+        for f in [paths::LABELS, paths::CHUNKS, paths::META, paths::DELETION_MARK] {
+            store.delete(&paths::block_file("tenant-a", &ida, f)).await.unwrap();
+        }
+        assert_eq!(cat.refresh().await.unwrap(), 0);
     });
 }
