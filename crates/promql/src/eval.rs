@@ -363,9 +363,13 @@ impl<'a> Ev<'a> {
         Ok(())
     }
 
-    /// Gives back a [`Ev::charge`] for samples that were not kept after all.
-    fn refund(&mut self, n: usize) {
-        self.live = self.live.saturating_sub(n);
+    /// Fails as [`Ev::charge`] would for `n` more samples, without charging them: checked
+    /// before a series' grid is allocated, charged once it is kept.
+    fn check_room(&self, n: usize) -> Result<()> {
+        if self.live.saturating_add(n) > self.p.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
     }
 
     fn check_deadline(&self) -> Result<()> {
@@ -430,9 +434,9 @@ impl<'a> Ev<'a> {
             if si % 256 == 0 {
                 self.check_deadline()?;
             }
-            // Charged before the allocation, so a grid too large for many series fails
+            // Room checked before the allocation, so a grid too large for many series fails
             // before their memory is taken.
-            self.charge(n)?;
+            self.check_room(n)?;
             let mut vals = vec![None; n];
             let mut any = false;
             for (i, slot) in vals.iter_mut().enumerate() {
@@ -449,9 +453,8 @@ impl<'a> Ev<'a> {
                 any = true;
             }
             if any {
+                self.charge(n)?;
                 out.push(Series { labels: rs.labels, vals, drop_name: false });
-            } else {
-                self.refund(n);
             }
         }
         Ok(out)

@@ -94,7 +94,9 @@ fn byte_escapes(query: &str) -> Result<Option<String>, String> {
             }
             b'"' | b'\'' => {
                 let start = i;
-                let (bytes, end, has_byte_escape) = go_unquote(b, i);
+                let Some((bytes, end, has_byte_escape)) = go_unquote(b, i) else {
+                    return Ok(None);
+                };
                 i = end;
                 if !has_byte_escape {
                     continue;
@@ -138,31 +140,36 @@ fn byte_escapes(query: &str) -> Result<Option<String>, String> {
     }))
 }
 
-/// The bytes of the Go string literal opening at `b[start]` (`"` or `'`), where it ends
-/// (after its closing quote, or at the end of the text), and whether it holds a byte escape
-/// of a value over 0x7f. Malformed escapes are copied as they are (the parser reports them).
-fn go_unquote(b: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
-    let quote = b.get(start).copied().unwrap_or(b'"');
+/// The bytes of the Go string literal opening at `b[start]` (`"` or `'`), the position after
+/// its closing quote, and whether it holds a byte escape of a value over 0x7f. `None` for a
+/// literal Go would refuse (a malformed escape, a raw newline, no closing quote): the query is
+/// then left as it is, for the parser to report.
+fn go_unquote(b: &[u8], start: usize) -> Option<(Vec<u8>, usize, bool)> {
+    let quote = *b.get(start)?;
     let mut out = Vec::new();
     let mut i = start + 1;
     let mut byte_escape = false;
-    let hex = |s: &[u8]| -> Option<u32> {
-        std::str::from_utf8(s).ok().and_then(|t| u32::from_str_radix(t, 16).ok())
+    let digits = |at: usize, len: usize, radix: u32| -> Option<u32> {
+        let d = b.get(at..at + len)?;
+        if !d.iter().all(|c| (*c as char).is_digit(radix)) {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(d).ok()?, radix).ok()
     };
-    while let Some(&c) = b.get(i) {
+    loop {
+        let c = *b.get(i)?;
         if c == quote {
-            return (out, i + 1, byte_escape);
+            return Some((out, i + 1, byte_escape));
+        }
+        if c == b'\n' {
+            return None;
         }
         if c != b'\\' {
             out.push(c);
             i += 1;
             continue;
         }
-        let Some(&e) = b.get(i + 1) else {
-            out.push(c);
-            i += 1;
-            continue;
-        };
+        let e = *b.get(i + 1)?;
         let simple = match e {
             b'a' => Some(7),
             b'b' => Some(8),
@@ -171,7 +178,9 @@ fn go_unquote(b: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
             b'r' => Some(b'\r'),
             b't' => Some(b'\t'),
             b'v' => Some(11),
-            b'\\' | b'"' | b'\'' => Some(e),
+            b'\\' => Some(e),
+            // Only the literal's own quote may be escaped.
+            b'"' | b'\'' if e == quote => Some(e),
             _ => None,
         };
         if let Some(v) = simple {
@@ -179,40 +188,30 @@ fn go_unquote(b: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
             i += 2;
             continue;
         }
-        let (len, radix) = match e {
-            b'x' => (2, 16),
-            b'u' => (4, 16),
-            b'U' => (8, 16),
-            b'0'..=b'7' => (3, 8),
-            _ => (0, 0),
-        };
-        let digits_at = if radix == 8 { i + 1 } else { i + 2 };
-        let value = b.get(digits_at..digits_at + len).and_then(|d| {
-            if radix == 8 {
-                std::str::from_utf8(d).ok().and_then(|t| u32::from_str_radix(t, 8).ok())
-            } else {
-                hex(d)
-            }
-        });
-        match (e, value) {
-            (b'x', Some(v)) | (b'0'..=b'7', Some(v)) if v <= 0xff => {
+        match e {
+            b'x' => {
+                let v = digits(i + 2, 2, 16)?;
                 byte_escape |= v > 0x7f;
                 out.push(v as u8);
-                i = digits_at + len;
+                i += 4;
             }
-            (b'u' | b'U', Some(v)) => {
-                let ch = char::from_u32(v).unwrap_or('\u{fffd}');
+            b'0'..=b'7' => {
+                let v = digits(i + 1, 3, 8)?;
+                let v = u8::try_from(v).ok()?;
+                byte_escape |= v > 0x7f;
+                out.push(v);
+                i += 4;
+            }
+            b'u' | b'U' => {
+                let len = if e == b'u' { 4 } else { 8 };
+                let ch = char::from_u32(digits(i + 2, len, 16)?)?;
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                i = digits_at + len;
+                i += 2 + len;
             }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+            _ => return None,
         }
     }
-    (out, i, byte_escape)
 }
 
 /// Operators (each `+ - * / % ^ = ! < > ~ @` byte, and the words `and`, `or`, `unless`,
@@ -316,6 +315,13 @@ mod tests {
             byte_escapes(r#"x{a="\xc3\xa9\n\"q\\"}"#).unwrap().as_deref(),
             Some(r#"x{a="é\x0a\"q\\"}"#)
         );
+        // Malformed literals are left for the parser to refuse, byte escapes or not.
+        for q in
+            [r#"x{a="\d\xff"}"#, r#"x{a="\x+f\xc3\xa9"}"#, r#"x{a='\"\xff'}"#, r#"x{a="\xc3\xa9"#]
+        {
+            assert_eq!(byte_escapes(q).unwrap(), None, "{q}");
+            assert!(parse(q).is_err(), "{q}");
+        }
         // Nothing to do: no byte escape over 0x7f, or inside raw strings and comments.
         for q in [r#"up{a="\x41\u00e9\t"}"#, "up{a=`\\xff`}", "up # \"\\xff\"", "sum(up)"] {
             assert_eq!(byte_escapes(q).unwrap(), None, "{q}");

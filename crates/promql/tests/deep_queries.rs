@@ -5,7 +5,7 @@
 use strata_model::{Labels, TenantId};
 use strata_promql::guard::MAX_NESTING_TOKENS;
 use strata_promql::mem::MemStorage;
-use strata_promql::{Engine, QueryError, QueryOpts};
+use strata_promql::{Engine, QueryError, QueryOpts, QueryValue};
 
 fn store() -> MemStorage {
     let mut m = MemStorage::new();
@@ -51,8 +51,12 @@ async fn deep_queries() {
             .range(&store, &tenant, q, 60_000, 120_000, 30_000, &QueryOpts::default())
             .await
             .unwrap_or_else(|e| panic!("{}…: {e}", &q[..40]));
-        let text = format!("{:?}", out.value);
-        assert!(text.contains(&format!("{want}")), "{}…: {text}", &q[..40]);
+        let QueryValue::Matrix(series) = &out.value else {
+            panic!("{}…: not a matrix: {:?}", &q[..40], out.value)
+        };
+        assert_eq!(series.len(), 1, "{}…", &q[..40]);
+        let values: Vec<f64> = series[0].samples.iter().map(|s| s.v).collect();
+        assert_eq!(values, [*want; 3], "{}…", &q[..40]);
     }
     for q in [format!("up{}", " + up".repeat(n + 1)), format!("{}up", "-".repeat(20 * n))] {
         match engine.instant(&store, &tenant, &q, 60_000, &QueryOpts::default()).await {

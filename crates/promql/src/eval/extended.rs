@@ -84,7 +84,7 @@ impl Ev<'_> {
         let n = g.len();
         let mut out = Vec::new();
         for rs in self.take_raw(vs) {
-            self.charge(n)?;
+            self.check_room(n)?;
             let mut vals = vec![None; n];
             let mut any = false;
             for (i, slot) in vals.iter_mut().enumerate() {
@@ -110,9 +110,8 @@ impl Ev<'_> {
                 any = true;
             }
             if any {
+                self.charge(n)?;
                 out.push(Series { labels: rs.labels, vals, drop_name: false });
-            } else {
-                self.refund(n);
             }
         }
         Ok(out)

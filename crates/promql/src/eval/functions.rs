@@ -374,8 +374,8 @@ impl<'a> Ev<'a> {
             if si % 256 == 0 {
                 self.check_deadline()?;
             }
-            // Charged before the allocation (see `select_instant`).
-            self.charge(n)?;
+            // Room checked before the allocation (see `select_instant`).
+            self.check_room(n)?;
             let mut vals = vec![None; n];
             let mut any = false;
             // Windows only move forward from step to step, so two cursors find them.
@@ -443,9 +443,8 @@ impl<'a> Ev<'a> {
                         ));
                     }
                 }
+                self.charge(n)?;
                 out.push(Series { labels: s.labels, vals, drop_name: s.drop_name || !keep_name });
-            } else {
-                self.refund(n);
             }
         }
         Ok(Val::Vector(out))
