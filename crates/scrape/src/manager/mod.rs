@@ -249,6 +249,16 @@ fn sync_pool(
             }
         }
     }
+    // Over `target_limit`, every target of the pool is down with this error (scrapes fail
+    // without fetching) until the pool is back within it, as in Prometheus; new loops start
+    // with it, so none fetches first.
+    let unique: HashSet<Key> = active.iter().map(|t| (t.labels.clone(), t.url())).collect();
+    let (n, limit) = (unique.len(), cfg.limits.target_limit);
+    let forced = (limit > 0 && n as u64 > limit)
+        .then(|| format!("target_limit exceeded (number of targets: {n}, limit: {limit})"));
+    if forced.is_some() {
+        warn!(job = %cfg.job_name, targets = n, limit, "target_limit exceeded");
+    }
     let mut old: HashMap<Key, Running> =
         std::mem::take(&mut pool.active).into_iter().map(|r| (r.key.clone(), r)).collect();
     let mut seen = HashSet::new();
@@ -273,20 +283,13 @@ fn sync_pool(
                 }
             },
         };
-        let handle = spawn_with_client(cfg, &t, client, Arc::clone(sink), opts.clone());
+        let handle =
+            spawn_with_client(cfg, &t, client, Arc::clone(sink), opts.clone(), forced.clone());
         pool.active.push(Running { key, target: t, handle });
     }
     for (_, r) in old {
         // The loop writes its staleness markers and ends on its own.
         drop(r.handle.stop(StopMode::Stale));
-    }
-    // Over `target_limit`, every target of the pool is down with this error (scrapes fail
-    // without fetching) until the pool is back within it, as in Prometheus.
-    let (n, limit) = (pool.active.len(), cfg.limits.target_limit);
-    let forced = (limit > 0 && n as u64 > limit)
-        .then(|| format!("target_limit exceeded (number of targets: {n}, limit: {limit})"));
-    if forced.is_some() {
-        warn!(job = %cfg.job_name, targets = n, limit, "target_limit exceeded");
     }
     for r in &pool.active {
         r.handle.set_forced_error(forced.clone());

@@ -152,20 +152,22 @@ pub fn spawn(
     sink: Arc<dyn PushSink>,
     opts: ScrapeOptions,
 ) -> Result<ScrapeHandle, String> {
-    Ok(spawn_with_client(cfg, target, fetch::client(&cfg.http)?, sink, opts))
+    Ok(spawn_with_client(cfg, target, fetch::client(&cfg.http)?, sink, opts, None))
 }
 
 /// [`spawn`] with the job's HTTP client, which the loops of one scrape pool share (its
-/// connection pool and TLS settings, read once).
+/// connection pool and TLS settings, read once), and the error its scrapes fail with from the
+/// start, if any (see [`ScrapeHandle::set_forced_error`]).
 pub(crate) fn spawn_with_client(
     cfg: &ScrapeConfig,
     target: &Target,
     client: reqwest::Client,
     sink: Arc<dyn PushSink>,
     opts: ScrapeOptions,
+    forced: Option<String>,
 ) -> ScrapeHandle {
     let status = Arc::new(Mutex::new(TargetStatus::default()));
-    let forced = Arc::new(Mutex::new(None));
+    let forced = Arc::new(Mutex::new(forced));
     let (tx, rx) = oneshot::channel();
     let offset =
         start_offset(target_hash(target), opts.offset_seed, target.interval(), SystemTime::now());
