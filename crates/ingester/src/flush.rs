@@ -244,13 +244,14 @@ fn failpoint(name: &str) {
     }
 }
 
-/// The oldest sample time at or after `flushed` and the newest, over all tenants.
+/// Now, in Unix milliseconds.
 fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The oldest sample time at or after `flushed` and the newest, over all tenants.
 fn head_bounds(st: &ShardState, flushed: i64) -> Option<(i64, i64)> {
     let head = st.head();
     let mut out: Option<(i64, i64)> = None;
