@@ -65,8 +65,13 @@ async fn remote_write_2_with_symbols_and_metadata() {
     b.add(&[("__name__", "v2_good")], &[(now, 1.0), (now + 1, 2.0)]);
     let bad = b.add(&[("__name__", "v2_bad")], &[(now, 1.0)]);
     bad.labels_refs.extend([1, 999]);
+    // A series refused for its labels leaves no metadata behind.
+    let help = b.sym("Never stored.");
+    let refused = b.add(&[("__name__", "v2_refused"), ("bad-name", "x")], &[(now, 1.0)]);
+    refused.metadata = Some(write_v2::Metadata { r#type: 2, help_ref: help, unit_ref: 0 });
     let r = s.push_v2(&b.build(), None).await;
     assert_refused(&r, 400, &["999"], "out-of-range label reference");
+    assert_eq!(s.data("/api/v1/metadata", &[("metric", "v2_refused")], None).await, json!({}));
     assert_eq!(r.header("X-Prometheus-Remote-Write-Samples-Written"), Some("2"), "{:?}", r.headers);
     assert_eq!(names(&s.series_set(r#"{__name__=~"v2_good|v2_bad"}"#, None).await), ["v2_good"]);
 

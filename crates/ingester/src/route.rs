@@ -138,7 +138,13 @@ impl<'a> Router<'a> {
     /// `raw`, when given, is the same labels as the request encoded them, back to back and
     /// each in [`short_label`] form: if validation left them alone, that is their series key
     /// byte for byte ([`strata_model::encode_key`]), hashed and copied in one piece.
-    fn add(&mut self, pairs: &mut Vec<(&[u8], &[u8])>, raw: Option<&[u8]>, samples: &[(i64, f64)]) {
+    /// Routes one series; `false` when its labels were refused (and it was counted invalid).
+    fn add(
+        &mut self,
+        pairs: &mut Vec<(&[u8], &[u8])>,
+        raw: Option<&[u8]>,
+        samples: &[(i64, f64)],
+    ) -> bool {
         // The raw labels hold every name and value behind one-byte tags and lengths (all
         // below 0x80): if all their bytes are ASCII, so are the values.
         let ascii = raw.is_some_and(<[u8]>::is_ascii);
@@ -146,7 +152,7 @@ impl<'a> Router<'a> {
             Ok(canonical) => canonical,
             Err(e) => {
                 self.out.invalid(e, samples.len());
-                return;
+                return false;
             }
         };
         let max_t = self.max_t;
@@ -167,7 +173,7 @@ impl<'a> Router<'a> {
             samples
         };
         if samples.is_empty() {
-            return;
+            return true;
         }
         let mut built = std::mem::take(&mut self.key);
         let key = match raw {
@@ -183,6 +189,7 @@ impl<'a> Router<'a> {
         self.out.samples += samples.len() as u64;
         self.slot(shard).push_series(hash, key, samples, &[]);
         self.key = built;
+        true
     }
 
     fn add_metadata(&mut self, md: MetricMetadata) {
@@ -269,7 +276,7 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
                 samples.clear();
                 let raw =
                     decode_v1_series(msg, &mut pairs, &mut samples, &mut r.out).map_err(invalid)?;
-                r.add(&mut pairs, raw, &samples);
+                let _ = r.add(&mut pairs, raw, &samples);
             }
             WRITE_METADATA => {
                 let msg = f.bytes(wt).map_err(invalid)?;
@@ -441,6 +448,7 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
             r.out.invalid(e, n);
             continue;
         }
+        let mut metadata = None;
         if let Some(md) = &ts.metadata {
             let name = pairs
                 .iter()
@@ -450,12 +458,14 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
             let help = symbol_str(syms, md.help_ref);
             let unit = symbol_str(syms, md.unit_ref);
             match (name, help, unit) {
-                (Some(name), Ok(help), Ok(unit)) => r.add_metadata(MetricMetadata {
-                    metric_family_name: name,
-                    r#type: v2_type(md.r#type).to_string(),
-                    help,
-                    unit,
-                }),
+                (Some(name), Ok(help), Ok(unit)) => {
+                    metadata = Some(MetricMetadata {
+                        metric_family_name: name,
+                        r#type: v2_type(md.r#type).to_string(),
+                        help,
+                        unit,
+                    })
+                }
                 (_, Err(e), _) | (_, _, Err(e)) => {
                     r.out.invalid(format!("metadata: {e}"), n);
                     continue;
@@ -465,7 +475,12 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
         }
         samples.clear();
         samples.extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
-        r.add(&mut pairs, None, &samples);
+        // A refused series leaves no metadata behind.
+        if r.add(&mut pairs, None, &samples) {
+            if let Some(md) = metadata {
+                r.add_metadata(md);
+            }
+        }
     }
     Ok(r.finish())
 }
