@@ -170,7 +170,7 @@ impl Flusher {
             // that time has come: one sample stamped in the future (a wrong clock) must not
             // close the ranges up to it, which would refuse every current sample as out of
             // bounds. Such samples wait in the head until their time.
-            if max.min(wall_clock_ms()) < end.saturating_add(range / 2) {
+            if max.min(crate::now_ms()) < end.saturating_add(range / 2) {
                 return Ok(None);
             }
             group.propose(Control::Seal { before: end }.encode()).await?;
@@ -242,13 +242,6 @@ fn failpoint(name: &str) {
         tracing::error!(failpoint = name, "aborting at failpoint");
         std::process::abort();
     }
-}
-
-/// Now, in Unix milliseconds.
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The oldest sample time at or after `flushed` and the newest, over all tenants.

@@ -21,3 +21,10 @@ mod wire;
 pub use ingester::{Ingester, IngesterConfig};
 pub use metrics::IngesterMetrics;
 pub use shard::{Control, ShardState};
+
+/// Now, in Unix milliseconds (the receiver's and the flusher's clock; applies never read it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

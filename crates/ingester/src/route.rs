@@ -120,10 +120,7 @@ impl<'a> Router<'a> {
             slots: (0..shards).map(|_| None).collect(),
             slot_capacity: body_len / shards.max(1) as usize * 9 / 8 + 64,
             key: Vec::new(),
-            max_t: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                .saturating_add(MAX_AHEAD_MS),
+            max_t: crate::now_ms().saturating_add(MAX_AHEAD_MS),
             out: Routed::default(),
         }
     }

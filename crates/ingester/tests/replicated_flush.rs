@@ -3,10 +3,15 @@
 //! range from its head; a follower restarted from its log comes back to the same state.
 #![allow(clippy::unwrap_used)]
 
+// The Raft crate's test helpers: `fast_settings`, `eventually`.
+#[path = "../../raft/tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::{eventually, fast_settings};
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
 use prometheus_client::registry::Registry;
@@ -18,22 +23,11 @@ use strata_ingester::route::DecodeLimits;
 use strata_ingester::{Ingester, IngesterConfig, IngesterMetrics, ShardState};
 use strata_model::{PushRequest, PushSink, TenantId, WireVersion};
 use strata_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
-use strata_raft::{Applier, Group, LocalRouter, LogDb, RaftSettings};
+use strata_raft::{Applier, Group, LocalRouter, LogDb};
 use tempfile::TempDir;
 
 const RANGE: i64 = 10_000;
 const WAIT: Duration = Duration::from_secs(10);
-
-fn settings() -> RaftSettings {
-    RaftSettings {
-        heartbeat_interval_ms: 50,
-        election_timeout_min_ms: 150,
-        election_timeout_max_ms: 300,
-        snapshot_every_logs: None,
-        propose_timeout_ms: 5_000,
-        ..RaftSettings::default()
-    }
-}
 
 fn head_config() -> HeadConfig {
     // Chunks never straddle a block range, so a flush drops exactly the flushed range.
@@ -44,16 +38,9 @@ async fn start(router: &Arc<LocalRouter>, node: u64, dir: &TempDir) -> (Arc<Shar
     let state = Arc::new(ShardState::new(head_config()));
     let applier: Arc<dyn Applier> = Arc::<ShardState>::clone(&state);
     let db = LogDb::open(dir.path()).unwrap();
-    let group = Group::start(db, 0, node, applier, router.node(node), &settings()).await.unwrap();
+    let group =
+        Group::start(db, 0, node, applier, router.node(node), &fast_settings()).await.unwrap();
     (state, group)
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// `series` series with a sample every second from `t0` for `steps` seconds.

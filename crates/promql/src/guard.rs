@@ -32,7 +32,7 @@ pub fn check_nesting(query: &str) -> Result<(), String> {
 /// dropped connection.
 pub fn parse(query: &str) -> Result<Expr, String> {
     check_nesting(query)?;
-    let bytes = byte_escapes(query)?;
+    let bytes = byte_escapes(query);
     let text = bytes.as_deref().unwrap_or(query);
     catch_unwind(AssertUnwindSafe(|| promql_parser::parser::parse(text)))
         .unwrap_or_else(|_| Err(format!("cannot parse {query:?}: a value in it is out of range")))
@@ -73,7 +73,7 @@ pub(crate) fn go_quote(s: &str) -> String {
 /// Prometheus), where promql-parser reads each as a code point of its own (`Ã©`). Such
 /// literals are rewritten with the characters their bytes spell, bytes that are not UTF-8 as
 /// the characters of [`RAW_BYTE_BASE`]. `None` when no literal needs it (the usual case).
-fn byte_escapes(query: &str) -> Result<Option<String>, String> {
+fn byte_escapes(query: &str) -> Option<String> {
     let b = query.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0; // `query[..copied]` is in `out` already
@@ -94,9 +94,8 @@ fn byte_escapes(query: &str) -> Result<Option<String>, String> {
             }
             b'"' | b'\'' => {
                 let start = i;
-                let Some((bytes, end, has_byte_escape)) = go_unquote(b, i) else {
-                    return Ok(None);
-                };
+                // A malformed literal: the query is left as it is, for the parser to report.
+                let (bytes, end, has_byte_escape) = go_unquote(b, i)?;
                 i = end;
                 if !has_byte_escape {
                     continue;
@@ -134,10 +133,10 @@ fn byte_escapes(query: &str) -> Result<Option<String>, String> {
         }
         i += 1;
     }
-    Ok(out.map(|mut o| {
+    out.map(|mut o| {
         o.push_str(query.get(copied..).unwrap_or_default());
         o
-    }))
+    })
 }
 
 /// The bytes of the Go string literal opening at `b[start]` (`"` or `'`), the position after
@@ -309,25 +308,25 @@ mod tests {
     #[test]
     fn byte_escapes_spell_utf8_or_are_refused() {
         // Go reads `\xc3\xa9` and `\303\251` as the two bytes of `é`.
-        assert_eq!(byte_escapes(r#"up{a="\xc3\xa9"}"#).unwrap().as_deref(), Some(r#"up{a="é"}"#));
-        assert_eq!(byte_escapes(r#"up{a='\303\251'}"#).unwrap().as_deref(), Some(r#"up{a='é'}"#));
+        assert_eq!(byte_escapes(r#"up{a="\xc3\xa9"}"#).as_deref(), Some(r#"up{a="é"}"#));
+        assert_eq!(byte_escapes(r#"up{a='\303\251'}"#).as_deref(), Some(r#"up{a='é'}"#));
         assert_eq!(
-            byte_escapes(r#"x{a="\xc3\xa9\n\"q\\"}"#).unwrap().as_deref(),
+            byte_escapes(r#"x{a="\xc3\xa9\n\"q\\"}"#).as_deref(),
             Some(r#"x{a="é\x0a\"q\\"}"#)
         );
         // Malformed literals are left for the parser to refuse, byte escapes or not.
         for q in
             [r#"x{a="\d\xff"}"#, r#"x{a="\x+f\xc3\xa9"}"#, r#"x{a='\"\xff'}"#, r#"x{a="\xc3\xa9"#]
         {
-            assert_eq!(byte_escapes(q).unwrap(), None, "{q}");
+            assert_eq!(byte_escapes(q), None, "{q}");
             assert!(parse(q).is_err(), "{q}");
         }
         // Nothing to do: no byte escape over 0x7f, or inside raw strings and comments.
         for q in [r#"up{a="\x41\u00e9\t"}"#, "up{a=`\\xff`}", "up # \"\\xff\"", "sum(up)"] {
-            assert_eq!(byte_escapes(q).unwrap(), None, "{q}");
+            assert_eq!(byte_escapes(q), None, "{q}");
         }
         // Not UTF-8: bytes that no name or value can hold, quoted back as Go quotes them.
-        let q = byte_escapes(r#"count_values("a\xc5z", x)"#).unwrap().unwrap();
+        let q = byte_escapes(r#"count_values("a\xc5z", x)"#).unwrap();
         let lit: String = q.chars().skip(14).take(3).collect();
         assert_eq!(raw_byte(lit.chars().nth(1).unwrap()), Some(0xc5));
         assert_eq!(go_quote(&lit), r#""a\xc5z""#);

@@ -3,12 +3,16 @@
 //! was cut off catches up through a snapshot sent over gRPC, and a lost leader is replaced.
 #![allow(clippy::unwrap_used)]
 
+// The Raft crate's test helpers: the `Recorder` applier and `payload`.
+#[path = "../../raft/tests/common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strata_model::ApplyReport;
+use common::{payload, Recorder};
 use strata_raft::{Applier, Group, LogDb, RaftNet, RaftSettings};
 use strata_server::grpc::{GrpcTransport, RaftService};
 use tempfile::TempDir;
@@ -16,48 +20,6 @@ use tokio::sync::oneshot;
 
 const GROUP: u32 = 3;
 const WAIT: Duration = Duration::from_secs(20);
-
-/// Keeps every payload it applies; its snapshot is that list.
-#[derive(Default)]
-struct Recorder {
-    applied: Mutex<Vec<Bytes>>,
-    restores: Mutex<u32>,
-}
-
-impl Recorder {
-    fn payloads(&self) -> Vec<Bytes> {
-        self.applied.lock().unwrap().clone()
-    }
-}
-
-impl Applier for Recorder {
-    fn apply(&self, payload: &[u8]) -> ApplyReport {
-        self.applied.lock().unwrap().push(Bytes::copy_from_slice(payload));
-        ApplyReport { appended: 1, ..ApplyReport::default() }
-    }
-
-    fn snapshot(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in self.applied.lock().unwrap().iter() {
-            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            out.extend_from_slice(p);
-        }
-        out
-    }
-
-    fn restore(&self, mut data: &[u8]) -> Result<(), String> {
-        let mut applied = Vec::new();
-        while let Some((len, rest)) = data.split_first_chunk::<4>() {
-            let len = u32::from_le_bytes(*len) as usize;
-            let p = rest.get(..len).ok_or("truncated snapshot")?;
-            applied.push(Bytes::copy_from_slice(p));
-            data = &rest[len..];
-        }
-        *self.applied.lock().unwrap() = applied;
-        *self.restores.lock().unwrap() += 1;
-        Ok(())
-    }
-}
 
 /// One node: its log folder, gRPC listener and replica of the group.
 struct Node {
@@ -143,10 +105,6 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn payload(i: usize) -> Bytes {
-    Bytes::from(format!("payload-{i:05}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
