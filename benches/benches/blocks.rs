@@ -7,7 +7,9 @@
 //! from the environment: `SERIES`, `DAYS`, `INTERVAL_MS`, `STEP_S`, `DIR` (kept), `XOR_ONLY=1`
 //! (XOR chunks only), `QUERY` (one query instead of the default set), `PER_METRIC=1` (only
 //! bytes per sample of each metric alone, both encodings), `REUSE=1` with `DIR` (query the
-//! blocks an earlier run left in `DIR`, written the same UTC day).
+//! blocks an earlier run left in `DIR`, written the same UTC day), `OPENMETRICS=FILE` (only one
+//! 2h block of all series, with its bytes per sample, and the same samples written to FILE as
+//! OpenMetrics text for Prometheus's own block writer: see `benches/blocks_vs_prometheus.sh`).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +58,9 @@ fn main() -> Result<()> {
     if env("PER_METRIC", 0) == 1 {
         return per_metric(&args);
     }
+    if let Ok(path) = std::env::var("OPENMETRICS") {
+        return openmetrics(&args, &PathBuf::from(path));
+    }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
 }
 
@@ -100,6 +105,67 @@ fn per_metric(args: &BlocksArgs) -> Result<()> {
         }
         println!("{line}");
     }
+    Ok(())
+}
+
+/// `OPENMETRICS=FILE`: one 2h block of every series (the window `PER_METRIC` uses), its bytes
+/// per sample, and the same samples as OpenMetrics text in FILE (grouped by metric family,
+/// each series in time order, timestamps in seconds), which `promtool tsdb
+/// create-blocks-from openmetrics` turns into a Prometheus block of the same data.
+fn openmetrics(args: &BlocksArgs, path: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let interval = args.interval_ms.max(1);
+    let steps = (2 * H / interval) as usize;
+    let mut rows: Vec<(Labels, Vec<Sample>)> = Vec::with_capacity(args.series);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for m in 0..gpu_fleet::METRICS.len() {
+        for i in (m..args.series).step_by(gpu_fleet::METRICS.len()) {
+            let labels = fleet_labels(i);
+            let samples: Vec<Sample> = (0..steps)
+                .map(|k| Sample {
+                    t: 2 * H + k as i64 * interval,
+                    v: gpu_fleet::value(i, 5760 + k),
+                })
+                .collect();
+            let mut series = String::new();
+            for l in labels.iter().filter(|l| l.name != "__name__") {
+                if !series.is_empty() {
+                    series.push(',');
+                }
+                series += &format!("{}={:?}", l.name, l.value);
+            }
+            let name = gpu_fleet::METRICS[m];
+            for s in &samples {
+                // `{}` prints the shortest text that parses back to the same f64.
+                writeln!(out, "{name}{{{series}}} {} {}.{:03}", s.v, s.t / 1000, s.t % 1000)?;
+            }
+            rows.push((labels, samples));
+        }
+    }
+    writeln!(out, "# EOF")?;
+    out.flush()?;
+    rows.sort_by(|a, b| series_order(&a.0, &b.0));
+    let desc = BlockDesc {
+        id: BlockId::derived(2 * H, b"openmetrics"),
+        tenant: "bench".into(),
+        min_time: 2 * H,
+        max_time: 4 * H,
+        compaction: Compaction { level: 1, sources: vec![] },
+        shard: None,
+    };
+    let mut opts = BlockOptions::default();
+    if args.xor_only {
+        opts.encoding = strata_block::Encoding::Xor;
+    }
+    let b = strata_block::build(desc, rows, &opts)?;
+    let samples = b.meta.stats.num_samples.max(1);
+    println!(
+        "strata 2h block: {} series, {samples} samples, {} bytes: {:.3} bytes/sample",
+        b.meta.stats.num_series,
+        b.meta.stats.num_bytes,
+        b.meta.stats.num_bytes as f64 / samples as f64
+    );
+    println!("openmetrics: {}", path.display());
     Ok(())
 }
 
