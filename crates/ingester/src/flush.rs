@@ -166,11 +166,12 @@ impl Flusher {
         } else {
             let Some((min, max)) = head_bounds(st, flushed) else { return Ok(None) };
             let end = min.div_euclid(range).saturating_mul(range).saturating_add(range);
-            // A range closes once samples half a range past its end arrived, and not before
+            // A range closes once samples `grace` past its end arrived, and not before
             // that time has come: one sample stamped in the future (a wrong clock) must not
             // close the ranges up to it, which would refuse every current sample as out of
             // bounds. Such samples wait in the head until their time.
-            if max.min(crate::now_ms()) < end.saturating_add(range / 2) {
+            let grace = close_grace(range, st.head().config().ooo_window_ms);
+            if max.min(crate::now_ms()) < end.saturating_add(grace) {
                 return Ok(None);
             }
             group.propose(Control::Seal { before: end }.encode()).await?;
@@ -237,6 +238,13 @@ impl Flusher {
 
 /// For crash tests: with `STRATA_FAILPOINT=<name>` in the environment, the process aborts at
 /// that point of a flush, as abruptly as `kill -9`.
+/// How far past a range's end the head's newest sample must be before the range is cut: half
+/// a range, or the out-of-order window when that is longer, so that every sample the window
+/// lets in still finds its range in the head (a sealed range refuses samples as out of bounds).
+fn close_grace(range_ms: i64, ooo_window_ms: i64) -> i64 {
+    (range_ms / 2).max(ooo_window_ms)
+}
+
 fn failpoint(name: &str) {
     if std::env::var("STRATA_FAILPOINT").is_ok_and(|v| v == name) {
         tracing::error!(failpoint = name, "aborting at failpoint");
@@ -357,6 +365,27 @@ mod tests {
 
     use super::*;
     use crate::shard::tests::series_samples;
+
+    #[test]
+    fn a_range_stays_open_for_the_whole_out_of_order_window() {
+        const H: i64 = 3_600_000;
+        assert_eq!(close_grace(2 * H, 0), H);
+        assert_eq!(close_grace(2 * H, 30 * 60_000), H);
+        assert_eq!(close_grace(2 * H, 3 * H), 3 * H);
+        assert_eq!(close_grace(2 * H, i64::MAX), i64::MAX);
+        // With a 3h window, [0, 2h) is still open while the newest sample is at 4h, so a
+        // sample at 1h30 (2h30 behind) is taken by the head, not refused as out of bounds.
+        let cfg = HeadConfig { ooo_window_ms: 3 * H, ..HeadConfig::default() };
+        let st = ShardState::new(cfg);
+        let push = |t: i64| {
+            let series = vec![series_samples(&[("__name__", "up")], &[(t, 1.0)])];
+            let entry = ShardBatch { tenant: "t".into(), series, metadata: vec![] };
+            st.apply(&entry.encode_to_vec()).appended
+        };
+        assert_eq!(push(4 * H), 1);
+        assert!(4 * H < 2 * H + close_grace(2 * H, st.head().config().ooo_window_ms));
+        assert_eq!(push(H + H / 2), 1);
+    }
 
     #[test]
     fn a_cut_overtaken_by_an_applied_flush_fails_rather_than_cut_what_is_left() {
