@@ -148,7 +148,7 @@ impl Blocks {
         let mut cfg = strata_objstore::BucketConfig::from_url(url);
         if let Some(e) = s3_endpoint {
             cfg.s3.endpoint = Some(e.to_string());
-            cfg.s3.allow_http = true;
+            cfg.s3.allow_http = Some(true);
             cfg.s3.region = Some("us-east-1".into());
             cfg.s3.access_key_id = Some("test".into());
             cfg.s3.secret_access_key = Some("test".into());

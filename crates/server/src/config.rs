@@ -15,8 +15,8 @@ use strata_scrape::config::{RawGlobal, RawScrapeConfig, ScrapeConfigs, ScrapeSec
 /// A configuration problem, naming the key that is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("reading {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid value for {field}: {message}")]
@@ -32,44 +32,16 @@ pub struct Millis(pub u64);
 
 impl<'de> Deserialize<'de> for Millis {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map(Millis).map_err(serde::de::Error::custom)
+        // Parsed inside the value's own visitor, so an error names this key and its line.
+        let d = strata_scrape::config::PromDuration::deserialize(d)?;
+        Ok(Millis(u64::try_from(d.0.as_millis()).unwrap_or(u64::MAX)))
     }
 }
 
-/// Parses `1h30m`, `15s`, `250ms`, `0` into milliseconds.
+/// Parses `1h30m`, `15s`, `250ms`, `0` into milliseconds, as Prometheus does (units from
+/// largest to smallest, each at most once).
 pub fn parse_duration(s: &str) -> Result<u64, String> {
-    if s == "0" {
-        return Ok(0);
-    }
-    let bad = || format!("invalid duration {s:?} (use e.g. 30s, 5m, 1h30m, 250ms)");
-    let mut total: u64 = 0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return Err(bad());
-        }
-        let value: u64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total = value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-    }
-    Ok(total)
+    strata_model::parse_duration_ms(s).map_err(|e| format!("{e} (use e.g. 30s, 5m, 1h30m, 250ms)"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,7 +266,7 @@ impl RawConfig {
     /// Reads and parses a YAML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            .map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
         let mut raw = Self::from_yaml(&text, &path.display().to_string())?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             raw.config_dir = dir.to_path_buf();
@@ -334,7 +306,7 @@ impl RawConfig {
             });
         }
         let (hb, et) = (self.raft.heartbeat_interval.0, self.raft.election_timeout.0);
-        if hb == 0 || et < 2 * hb {
+        if hb == 0 || et < hb.saturating_mul(2) {
             return Err(ConfigError::Invalid {
                 field: "raft.election_timeout",
                 message: format!("{et}ms must be at least twice raft.heartbeat_interval ({hb}ms)"),
@@ -371,7 +343,7 @@ impl RawConfig {
         let raft = RaftSettings {
             heartbeat_interval_ms: hb,
             election_timeout_min_ms: et,
-            election_timeout_max_ms: et * 2,
+            election_timeout_max_ms: et.saturating_mul(2),
             ..RaftSettings::default()
         };
         let storage =
@@ -442,20 +414,16 @@ fn validate_storage(
     } else {
         bucket.url.clone()
     };
-    if !url.contains("://") {
-        return Err(invalid(
-            "bucket.url",
-            format!(
-                "{url:?} is not a URL (e.g. file:///var/lib/strata/bucket or s3://bucket/prefix)"
-            ),
-        ));
+    if bucket.request_timeout.0 == 0 {
+        return Err(invalid("bucket.request_timeout", "must be above 0".into()));
     }
     let cfg = strata_objstore::BucketConfig {
         url,
         s3: bucket.s3.clone(),
-        request_timeout: Duration::from_millis(bucket.request_timeout.0.max(1)),
+        request_timeout: Duration::from_millis(bucket.request_timeout.0),
         max_retries: bucket.max_retries,
     };
+    cfg.check().map_err(|e| invalid("bucket.url", e.to_string()))?;
     let retention = |m: Millis| (m.0 > 0).then(|| ms_i64(m.0));
     let range_ms = ms_i64(b.range.0);
     Ok(StorageConfig {
@@ -494,7 +462,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000);
         assert_eq!(parse_duration("250ms").unwrap(), 250);
         assert_eq!(parse_duration("0").unwrap(), 0);
-        for bad in ["", "5", "5x", "m", "-1s"] {
+        for bad in ["", "5", "5x", "m", "-1s", "5s5s", "1s1h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
@@ -506,7 +474,15 @@ mod tests {
         let e = RawConfig::from_yaml("ingester:\n  out_of_order_window: soon\n", "t.yaml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("out_of_order_window") && e.contains("invalid duration"), "{e}");
+        assert!(e.contains("out_of_order_window") && e.contains("soon"), "{e}");
+        // The key and line of the bad value itself, not of its section's first key.
+        let yaml = "querier:\n  lookback_delta: 5m\n  timeout: soon\n";
+        let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("querier.timeout") && e.contains("line 3"), "{e}");
+        let e = RawConfig::from_yaml("raft:\n  election_timeout: 300000000y\n", "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raft.election_timeout") && e.contains("out of range"), "{e}");
         let e = RawConfig::from_yaml("ingester:\n  shards: 0\n", "t.yaml").unwrap().validate();
         assert!(e.unwrap_err().to_string().contains("ingester.shards"));
         let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
@@ -532,12 +508,17 @@ mod tests {
         let e = RawConfig::from_yaml("querier:\n  lookback_delta: later\n", "t.yaml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("lookback_delta") && e.contains("invalid duration"), "{e}");
+        assert!(e.contains("lookback_delta") && e.contains("later"), "{e}");
         for (yaml, field) in [
             ("querier:\n  timeout: 0s\n", "querier.timeout"),
             ("querier:\n  lookback_delta: 0\n", "querier.lookback_delta"),
             ("querier:\n  max_samples: 0\n", "querier.max_samples"),
             ("compactor:\n  partial_deletion_delay: 1m\n", "compactor.partial_deletion_delay"),
+            ("bucket:\n  request_timeout: 0s\n", "bucket.request_timeout"),
+            ("bucket:\n  url: ftp://x\n", "bucket.url"),
+            ("bucket:\n  url: s3://\n", "bucket.url"),
+            ("bucket:\n  url: file://relative/x\n", "bucket.url"),
+            ("bucket:\n  url: /no/scheme\n", "bucket.url"),
         ] {
             let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap_err();
             assert!(e.to_string().contains(field), "{e}");
