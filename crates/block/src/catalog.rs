@@ -197,6 +197,9 @@ impl Catalog {
     }
 }
 
+/// Blocks one query reads at the same time.
+const BLOCKS_READ_AT_ONCE: usize = 4;
+
 fn to_model(e: crate::Error) -> strata_model::Error {
     strata_model::Error::Unavailable(format!("reading blocks: {e}"))
 }
@@ -210,12 +213,18 @@ impl Queryable for Catalog {
         mint: i64,
         maxt: i64,
     ) -> strata_model::Result<Vec<RawSeries>> {
-        // One task per block, so their decoding runs on all cores; dropping the set (a query
-        // given up) stops them.
+        // One task per block, so their decoding runs on all cores, but only a few reading at
+        // once: a 90-day query over 24h blocks must not hold 90 blocks' reads in memory
+        // together. Dropping the set (a query given up) stops them.
+        let reading = Arc::new(tokio::sync::Semaphore::new(BLOCKS_READ_AT_ONCE));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, b) in self.overlapping(tenant.as_str(), mint, maxt).into_iter().enumerate() {
             let matchers = matchers.to_vec();
-            tasks.spawn(async move { (i, b.select(&matchers, mint, maxt).await) });
+            let reading = Arc::clone(&reading);
+            tasks.spawn(async move {
+                let _permit = reading.acquire_owned().await;
+                (i, b.select(&matchers, mint, maxt).await)
+            });
         }
         let mut parts = Vec::with_capacity(tasks.len());
         while let Some(done) = tasks.join_next().await {

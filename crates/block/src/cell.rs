@@ -85,8 +85,9 @@ pub(crate) fn decode(mut cell: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample
     while let Some((&enc, rest)) = cell.split_first() {
         let (len, n) = read_uvarint(rest).ok_or_else(|| corrupt("bad chunk length"))?;
         let len = usize::try_from(len).map_err(|_| corrupt("bad chunk length"))?;
-        let chunk = rest.get(n..n + len).ok_or_else(|| corrupt("truncated chunk"))?;
-        cell = &rest[n + len..];
+        let end = n.checked_add(len).ok_or_else(|| corrupt("bad chunk length"))?;
+        let chunk = rest.get(n..end).ok_or_else(|| corrupt("truncated chunk"))?;
+        cell = &rest[end..];
         match enc {
             ENC_XOR => {
                 let mut it = XorIter::new(chunk);
@@ -375,7 +376,8 @@ pub(crate) fn sample_count(mut cell: &[u8]) -> usize {
     let mut total = 0;
     while let Some((&enc, rest)) = cell.split_first() {
         let Some((len, n)) = read_uvarint(rest) else { break };
-        let Some(chunk) = usize::try_from(len).ok().and_then(|len| rest.get(n..n + len)) else {
+        let end = usize::try_from(len).ok().and_then(|len| n.checked_add(len));
+        let Some(chunk) = end.and_then(|end| rest.get(n..end)) else {
             break;
         };
         cell = &rest[n + chunk.len()..];

@@ -54,19 +54,20 @@ pub fn plan(cfg: &PlannerConfig, blocks: &[BlockMeta], now_ms: i64) -> Vec<Actio
     let range = cfg.range_ms.max(1);
     let mut windows: BTreeMap<i64, Vec<&BlockMeta>> = BTreeMap::new();
     for b in blocks.iter().filter(|b| !deleted.contains(&b.ulid)) {
-        let w = b.min_time.div_euclid(range) * range;
+        let w = b.min_time.div_euclid(range).saturating_mul(range);
         // A block crossing the window's end is left alone.
-        if b.max_time <= w + range {
+        if b.max_time <= w.saturating_add(range) {
             windows.entry(w).or_default().push(b);
         }
     }
     for (w, list) in windows {
-        if list.len() < 2 || now_ms < w + range + cfg.grace_ms {
+        let end = w.saturating_add(range);
+        if list.len() < 2 || now_ms < end.saturating_add(cfg.grace_ms) {
             continue;
         }
         let mut sources: Vec<BlockId> = list.iter().map(|b| b.ulid).collect();
         sources.sort();
-        actions.push(Action::Merge { min_time: w, max_time: w + range, sources });
+        actions.push(Action::Merge { min_time: w, max_time: end, sources });
     }
     actions
 }
@@ -121,6 +122,11 @@ pub async fn merge(
     .await
     .map_err(|e| crate::Error::Invalid(format!("block merge panicked: {e}")))??;
     upload(store, &built).await?;
+    // The sources go only once the new block reads back: both files there, footers sound,
+    // as many rows as it has series.
+    BlockReader::open(Arc::clone(store), built.meta.clone()).await.map_err(|e| {
+        crate::Error::Invalid(format!("merged block {} does not read back: {e}", built.meta.ulid))
+    })?;
     for meta in sources {
         mark_deleted(store, &tenant, meta.ulid, "compacted", now_s).await?;
     }
@@ -337,11 +343,26 @@ impl Compactor {
         for id in &listing.marked {
             let path = paths::block_file(tenant, &id.to_string(), paths::DELETION_MARK);
             let mark: DeletionMark = match self.store.get(&path).await {
-                Ok(r) => serde_json::from_slice(&r.bytes().await?)?,
+                Ok(r) => {
+                    let written = r.meta.last_modified.timestamp();
+                    match serde_json::from_slice(&r.bytes().await?) {
+                        Ok(mark) => mark,
+                        // A mark that does not parse still marks: dated by its object.
+                        Err(e) => {
+                            tracing::warn!(%tenant, block = %id, error = %e, "unreadable deletion mark; dated by its object");
+                            DeletionMark {
+                                id: *id,
+                                deletion_time: written,
+                                reason: "unreadable mark".into(),
+                            }
+                        }
+                    }
+                }
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if (now_s - mark.deletion_time) * 1000 >= self.cfg.deletion_delay_ms {
+            let waited_ms = now_s.saturating_sub(mark.deletion_time).saturating_mul(1000);
+            if waited_ms >= self.cfg.deletion_delay_ms {
                 // The mark goes last, so an interrupted delete is finished next time.
                 self.delete_block(tenant, *id, Some(paths::DELETION_MARK)).await?;
                 self.store.delete(&path).await?;
@@ -358,10 +379,22 @@ impl Compactor {
                 rep.partial_deleted += 1;
             }
         }
+        // A block whose meta.json does not read, or names another tenant or id than its
+        // folder, is left alone (logged and counted), as readers skip it: one bad object must
+        // not stop retention and compaction of the rest.
         let mut live = Vec::new();
         for id in listing.complete.difference(&listing.marked) {
-            if let Some(m) = self.meta(tenant, *id).await? {
-                live.push(m);
+            match self.meta(tenant, *id).await {
+                Ok(Some(m)) if m.tenant == tenant && m.ulid == *id => live.push(m),
+                Ok(Some(m)) => {
+                    rep.failures += 1;
+                    tracing::warn!(%tenant, block = %id, meta_tenant = %m.tenant, meta_id = %m.ulid, "meta.json names another block; skipped");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    rep.failures += 1;
+                    tracing::warn!(%tenant, block = %id, error = %e, "unreadable meta.json; skipped");
+                }
             }
         }
         let retention =
@@ -382,8 +415,24 @@ impl Compactor {
                 Action::Merge { min_time, max_time, sources } => {
                     let src: Vec<BlockMeta> =
                         live.iter().filter(|b| sources.contains(&b.ulid)).cloned().collect();
-                    let meta =
-                        merge(&self.store, &src, (min_time, max_time), &self.opts, now_s).await?;
+                    // A window that fails to merge (a source that does not decode) stays as
+                    // it is; later windows still merge.
+                    let meta = match merge(
+                        &self.store,
+                        &src,
+                        (min_time, max_time),
+                        &self.opts,
+                        now_s,
+                    )
+                    .await
+                    {
+                        Ok(meta) => meta,
+                        Err(e) => {
+                            rep.failures += 1;
+                            tracing::warn!(%tenant, min_time, max_time, error = %e, "merge failed; its blocks are kept");
+                            continue;
+                        }
+                    };
                     tracing::info!(%tenant, block = %meta.ulid, sources = src.len(), series = meta.stats.num_series, "compacted");
                     live.retain(|b| !sources.contains(&b.ulid));
                     for id in sources {

@@ -109,6 +109,32 @@ struct Matched {
     rows: Vec<(usize, Labels)>,
 }
 
+/// What readers rely on in a block's `meta.json` before trusting its numbers: a time range,
+/// data columns of a positive duration that cover it exactly as the writer lays them out, and
+/// label names sorted and unique (they are binary-searched).
+fn check_layout(meta: &BlockMeta) -> Result<()> {
+    let bad = |what: String| Err(Error::Corrupt(format!("meta.json: {what}")));
+    if meta.max_time <= meta.min_time {
+        return bad(format!("empty time range [{}, {})", meta.min_time, meta.max_time));
+    }
+    let layout = &meta.parquet;
+    if layout.data_columns > 0 {
+        let d = layout.data_column_duration_ms;
+        let span = i128::from(meta.max_time) - i128::from(meta.min_time);
+        let needed = if d > 0 { (span + i128::from(d) - 1) / i128::from(d) } else { -1 };
+        if needed != i128::from(layout.data_columns) {
+            return bad(format!(
+                "{} data columns of {d} ms do not cover [{}, {})",
+                layout.data_columns, meta.min_time, meta.max_time
+            ));
+        }
+    }
+    if !layout.label_names.windows(2).all(|w| w[0] < w[1]) {
+        return bad("label names are not sorted and unique".into());
+    }
+    Ok(())
+}
+
 impl BlockReader {
     /// Opens the block `meta` describes, reading both files' footers.
     pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<BlockReader> {
@@ -117,6 +143,7 @@ impl BlockReader {
             ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::LABELS)).await?;
         let chunks =
             ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::CHUNKS)).await?;
+        check_layout(&meta)?;
         // Reads project data columns `0..data_columns` by position: they must all exist.
         let columns = chunks.md.schema().fields().len();
         if meta.parquet.data_columns as usize > columns {
@@ -128,10 +155,22 @@ impl BlockReader {
         }
         let lrg = labels.md.metadata().row_groups();
         let crg = chunks.md.metadata().row_groups();
+        if meta.parquet.data_columns > 0 && crg.len() != lrg.len() {
+            return Err(Error::Corrupt(format!(
+                "{} has {} row groups, {} has {}",
+                paths::LABELS,
+                lrg.len(),
+                paths::CHUNKS,
+                crg.len()
+            )));
+        }
         let mut at = 0usize;
         for (i, rg) in lrg.iter().enumerate() {
+            // Readers walk rows a row group at a time; an empty one is not written by Strata.
             let n = usize::try_from(rg.num_rows())
-                .map_err(|_| Error::Corrupt("negative row count".into()))?;
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| Error::Corrupt(format!("row group {i} has no rows")))?;
             if meta.parquet.data_columns > 0
                 && crg.get(i).map(|c| c.num_rows()) != Some(rg.num_rows())
             {
@@ -139,7 +178,7 @@ impl BlockReader {
                     "row group {i} differs between labels and chunks"
                 )));
             }
-            at += n;
+            at = at.saturating_add(n);
         }
         if at as u64 != meta.stats.num_series {
             return Err(Error::Corrupt(format!(
@@ -243,7 +282,7 @@ impl BlockReader {
         }
         let mut out = Vec::new();
         self.for_each_row(matched, &cols, |labels, cells| {
-            out.push((labels, cells.iter().map(|c| Bytes::copy_from_slice(c)).collect()));
+            out.push((labels, cells.iter().map(|(_, c)| Bytes::copy_from_slice(c)).collect()));
             Ok(())
         })
         .await?;
@@ -363,9 +402,21 @@ impl BlockReader {
         }
         let mut out: Vec<RawSeries> = Vec::new();
         self.for_each_row(matched, &cols, |labels, cells| {
-            let room = cells.iter().map(|c| crate::cell::sample_count(c)).sum::<usize>();
+            // Room for the cells' samples inside the query's window only (an instant query
+            // on a 24h block wants a few of a column's thousands): the share of each cell's
+            // column that the window overlaps, assuming samples evenly spread.
+            let room = cells
+                .iter()
+                .map(|&(i, c)| {
+                    let start = self.meta.min_time.saturating_add((i as i64).saturating_mul(d));
+                    let end = start.saturating_add(d).min(self.meta.max_time);
+                    let overlap = end.min(maxt.saturating_add(1)).saturating_sub(start.max(mint));
+                    let share = overlap.max(0) as f64 / (end - start).max(1) as f64;
+                    (crate::cell::sample_count(c) as f64 * share.min(1.0)).ceil() as usize
+                })
+                .sum::<usize>();
             let mut samples = Vec::with_capacity(room.min(MAX_RESERVE));
-            for c in cells {
+            for (_, c) in cells {
                 crate::cell::decode(c, mint, maxt, &mut samples)?;
             }
             out.push(RawSeries { labels, samples });
@@ -381,7 +432,7 @@ impl BlockReader {
         &self,
         matched: Vec<Matched>,
         cols: &[usize],
-        mut f: impl FnMut(Labels, &[&[u8]]) -> Result<()>,
+        mut f: impl FnMut(Labels, &[(usize, &[u8])]) -> Result<()>,
     ) -> Result<()> {
         let mut selectors = Vec::new();
         for m in &matched {
@@ -409,16 +460,23 @@ impl BlockReader {
             .build()?;
         let batches: Vec<RecordBatch> = stream.try_collect().await?;
         let mut rows = matched.into_iter().flat_map(|m| m.rows.into_iter().map(|(_, l)| l));
-        let mut cells: Vec<&[u8]> = Vec::with_capacity(cols.len());
+        // Each cell with the data column it is in.
+        let mut cells: Vec<(usize, &[u8])> = Vec::with_capacity(cols.len());
         for batch in &batches {
-            let arrays: Vec<&arrow::array::BinaryArray> =
-                batch.columns().iter().filter_map(|c| c.as_binary_opt::<i32>()).collect();
+            let arrays: Vec<(usize, &arrow::array::BinaryArray)> = batch
+                .columns()
+                .iter()
+                .zip(cols)
+                .filter_map(|(c, &i)| Some((i, c.as_binary_opt::<i32>()?)))
+                .collect();
             for row in 0..batch.num_rows() {
                 let labels = rows
                     .next()
                     .ok_or_else(|| Error::Corrupt("more chunk rows than label rows".into()))?;
                 cells.clear();
-                cells.extend(arrays.iter().filter(|a| a.is_valid(row)).map(|a| a.value(row)));
+                cells.extend(
+                    arrays.iter().filter(|(_, a)| a.is_valid(row)).map(|(i, a)| (*i, a.value(row))),
+                );
                 f(labels, &cells)?;
             }
         }

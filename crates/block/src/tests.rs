@@ -105,6 +105,21 @@ fn a_meta_naming_more_data_columns_than_the_file_holds_is_corrupt() {
         meta.parquet.data_columns += 1;
         let e = BlockReader::open(Arc::clone(&store), meta).await.unwrap_err();
         assert!(e.to_string().contains("data columns"), "{e}");
+        // A layout readers would misread: columns that do not cover the range as written
+        // (a zero, negative or huge duration), an empty range, unsorted label names.
+        let broken: [fn(&mut BlockMeta); 5] = [
+            |m| m.parquet.data_column_duration_ms = 0,
+            |m| m.parquet.data_column_duration_ms = -300_000,
+            |m| m.parquet.data_column_duration_ms = i64::MAX,
+            |m| m.max_time = m.min_time,
+            |m| m.parquet.label_names = vec!["b".into(), "a".into()],
+        ];
+        for f in broken {
+            let mut meta = built.meta.clone();
+            f(&mut meta);
+            let e = BlockReader::open(Arc::clone(&store), meta).await.unwrap_err();
+            assert!(e.to_string().contains("meta.json"), "{e}");
+        }
         assert!(BlockReader::open(store, built.meta.clone()).await.is_ok());
     });
 }
@@ -254,6 +269,59 @@ fn compactor_merges_marks_deletes_and_indexes() {
         assert_eq!(cat.refresh().await.unwrap(), 0);
         assert_eq!(c.run_once(51 * H).await.unwrap().deleted, 1);
         assert!(list_blocks(&store, "tenant-a").await.unwrap().complete.is_empty());
+    });
+}
+
+#[test]
+fn one_bad_object_does_not_stop_the_tenants_compaction_or_retention() {
+    use crate::compact::{Compactor, CompactorConfig};
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mk = |key: &str, min: i64| {
+            let mut d = desc(min, min + 2 * H);
+            d.id = BlockId::derived(min, key.as_bytes());
+            let l = Labels::from_pairs([("__name__", "up"), ("k", key)]);
+            let rows = vec![(l, vec![Sample { t: min, v: 1.0 }])];
+            build(d, rows, &BlockOptions::default()).unwrap()
+        };
+        // Day 0: two blocks, one of whose chunks file is garbage (its merge fails). Day 1: two
+        // sound blocks. Day 2: a block whose meta.json does not parse, and one whose
+        // deletion mark does not parse.
+        let (bad0, ok0) = (mk("bad0", 0), mk("ok0", 2 * H));
+        let (a1, b1) = (mk("a1", 24 * H), mk("b1", 26 * H));
+        let (badmeta, marked) = (mk("badmeta", 48 * H), mk("marked", 50 * H));
+        for b in [&bad0, &ok0, &a1, &b1, &badmeta, &marked] {
+            upload(&store, b).await.unwrap();
+        }
+        let file =
+            |b: &BuiltBlock, f: &str| paths::block_file("tenant-a", &b.meta.ulid.to_string(), f);
+        store.put(&file(&bad0, paths::CHUNKS), b"not parquet".to_vec().into()).await.unwrap();
+        store.put(&file(&badmeta, paths::META), b"{".to_vec().into()).await.unwrap();
+        store.put(&file(&marked, paths::DELETION_MARK), b"{}".to_vec().into()).await.unwrap();
+
+        let cfg = CompactorConfig { deletion_delay_ms: 0, ..compactor_config() };
+        let c = Compactor::new(Arc::clone(&store), cfg, BlockOptions::default());
+        // Now, not a time in 1970: the unreadable mark is dated by its object's write time.
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as i64;
+        let rep = c.run_once(now + 1000).await.unwrap();
+        // Day 1 merged although day 0 failed; the unreadable meta counted; the block with an
+        // unreadable mark deleted (dated by its object, the delay is 0).
+        assert_eq!((rep.merged, rep.deleted), (1, 1), "{rep:?}");
+        assert_eq!(rep.failures, 2, "{rep:?}");
+        let listing = list_blocks(&store, "tenant-a").await.unwrap();
+        assert!(
+            listing.complete.contains(&bad0.meta.ulid) && listing.complete.contains(&ok0.meta.ulid)
+        );
+        assert!(listing.marked.contains(&a1.meta.ulid) && listing.marked.contains(&b1.meta.ulid));
+        assert!(!listing.complete.contains(&marked.meta.ulid));
+        // The bucket index was written, with the day-0 blocks and the merged day 1.
+        let index: BucketIndex = serde_json::from_slice(
+            &store.get(&paths::bucket_index("tenant-a")).await.unwrap().bytes().await.unwrap(),
+        )
+        .unwrap();
+        assert_eq!(index.blocks.len(), 3);
     });
 }
 

@@ -24,6 +24,13 @@ pub fn tenant_of(part: &PathPart<'_>) -> Option<String> {
     (PathPart::from(name.as_ref()) == *part).then(|| name.into_owned())
 }
 
+/// The tenant of a folder named as it lies in the bucket (a path or URL a user copied): its
+/// escaped form decoded (`a%2Ab` is tenant `a*b`); a name that is no tenant's escaped folder
+/// (typed unescaped, say) is taken as it is.
+pub fn tenant_of_folder(name: &str) -> String {
+    PathPart::parse(name).ok().and_then(|p| tenant_of(&p)).unwrap_or_else(|| name.to_string())
+}
+
 pub fn tenant(tenant: &str) -> Path {
     Path::from_iter([PathPart::from(tenant)])
 }
@@ -50,6 +57,9 @@ mod tests {
             let path = tenant(t);
             let part = path.parts().next().expect("one part");
             assert_eq!(tenant_of(&part).as_deref(), Some(t), "{t} → {path}");
+            assert_eq!(tenant_of_folder(part.as_ref()), t, "{t} → {path}");
         }
+        // Typed as the tenant is, not as its folder is: taken as it is.
+        assert_eq!(tenant_of_folder("a*b"), "a*b");
     }
 }

@@ -20,7 +20,7 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
         if root.is_empty() || root.ends_with(':') || root.ends_with(":/") {
             bail!("{}: expected BUCKET-URL/TENANT/BLOCK-ID", t.target);
         }
-        (root.to_string(), tenant.to_string(), id.to_string())
+        (root.to_string(), strata_objstore::paths::tenant_of_folder(tenant), id.to_string())
     } else {
         let dir = std::fs::canonicalize(&t.target)
             .with_context(|| format!("{}: no such block folder", t.target))?;
@@ -32,7 +32,11 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
         else {
             bail!("{}: expected a folder BUCKET/TENANT/BLOCK-ID", t.target);
         };
-        (format!("file://{}", root.display()), tenant, id)
+        (
+            format!("file://{}", root.display()),
+            strata_objstore::paths::tenant_of_folder(&tenant),
+            id,
+        )
     };
     let mut cfg = BucketConfig::from_url(&root);
     if let Some(e) = &t.s3_endpoint {

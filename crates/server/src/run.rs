@@ -305,7 +305,16 @@ where
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }
-            task().await;
+            // A panic in one round (a bug meeting odd data) must not end the loop for good.
+            let round = std::panic::AssertUnwindSafe(task());
+            if let Err(panic) = futures::FutureExt::catch_unwind(round).await {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown");
+                tracing::error!(panic = why, "a periodic task panicked; it runs again next time");
+            }
         }
     })
 }
