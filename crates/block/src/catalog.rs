@@ -279,9 +279,15 @@ impl SeriesReader for Catalog {
         mint: i64,
         maxt: i64,
     ) -> strata_model::Result<Vec<String>> {
-        let series = self.series_sets(tenant.as_str(), sets, mint, maxt).await.map_err(to_model)?;
-        let values: BTreeSet<String> =
-            series.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        let mut values = BTreeSet::new();
+        for b in self.overlapping(tenant.as_str(), mint, maxt) {
+            if sets.is_empty() {
+                b.label_values(name, &[], &mut values).await.map_err(to_model)?;
+            }
+            for set in sets {
+                b.label_values(name, set, &mut values).await.map_err(to_model)?;
+            }
+        }
         Ok(values.into_iter().collect())
     }
 

@@ -236,6 +236,60 @@ impl BlockReader {
         Ok(matched.into_iter().flat_map(|m| m.rows.into_iter().map(|(_, l)| l)).collect())
     }
 
+    /// The values of label `name` among the series matching all `matchers`, added to `out`.
+    /// Reads only that label's column and the matchers' columns, a batch at a time (what
+    /// Grafana's variable queries ask of every block in range).
+    pub async fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        out: &mut std::collections::BTreeSet<String>,
+    ) -> Result<()> {
+        let names = &self.meta.parquet.label_names;
+        if names.binary_search_by(|n| n.as_str().cmp(name)).is_err()
+            || matchers.iter().any(|m| !m.matches_empty() && names.binary_search(&m.name).is_err())
+        {
+            return Ok(());
+        }
+        let rgs = self.candidate_row_groups(matchers);
+        if rgs.is_empty() {
+            return Ok(());
+        }
+        let schema = Arc::clone(self.labels.md.schema());
+        let mut wanted: Vec<usize> = std::iter::once(name)
+            .chain(matchers.iter().map(|m| m.name.as_str()))
+            .filter_map(|n| schema.index_of(&label_column(n)).ok())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mask = ProjectionMask::roots(self.labels.md.parquet_schema(), wanted);
+        let mut stream =
+            self.labels.builder(&self.store).with_row_groups(rgs).with_projection(mask).build()?;
+        let column = label_column(name);
+        while let Some(batch) = stream.try_next().await? {
+            let col = |n: &str| {
+                batch.column_by_name(&label_column(n)).and_then(|c| c.as_string_opt::<i32>())
+            };
+            let Some(values) = batch.column_by_name(&column).and_then(|c| c.as_string_opt::<i32>())
+            else {
+                continue;
+            };
+            let by_matcher: Vec<_> = matchers.iter().map(|m| col(&m.name)).collect();
+            for row in 0..batch.num_rows() {
+                if !values.is_valid(row) {
+                    continue;
+                }
+                let ok = matchers.iter().zip(&by_matcher).all(|(m, c)| {
+                    m.matches(c.filter(|c| c.is_valid(row)).map_or("", |c| c.value(row)))
+                });
+                if ok && !out.contains(values.value(row)) {
+                    out.insert(values.value(row).to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every series with every sample, in row order.
     pub async fn read_all(&self) -> Result<Vec<RawSeries>> {
         let matched = self.matching_rows(&[]).await?;

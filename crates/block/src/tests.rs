@@ -87,6 +87,29 @@ fn select_prunes_and_filters() {
         // Outside the block's range.
         assert!(r.select(&[name], 2 * H, 3 * H).await.unwrap().is_empty());
         assert_eq!(r.series(&[]).await.unwrap().len(), 1000);
+        // Label values read from the label's own column equal those of the matching series.
+        let sets = [
+            vec![],
+            vec![Matcher::new(MatchOp::Equal, "job", "odd").unwrap()],
+            vec![Matcher::new(MatchOp::Regex, "__name__", "metric_0[3-5]").unwrap()],
+            vec![Matcher::new(MatchOp::Equal, "__name__", "metric_07").unwrap()],
+            vec![Matcher::new(MatchOp::Equal, "gpu", "").unwrap()],
+            vec![Matcher::new(MatchOp::Equal, "gpu", "0").unwrap()],
+        ];
+        for name in ["__name__", "instance", "job", "gpu"] {
+            for set in &sets {
+                let mut got = std::collections::BTreeSet::new();
+                r.label_values(name, set, &mut got).await.unwrap();
+                let want: std::collections::BTreeSet<String> = r
+                    .series(set)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter_map(|l| l.get(name).map(str::to_string))
+                    .collect();
+                assert_eq!(got, want, "{name} {set:?}");
+            }
+        }
         let v = verify(Arc::clone(&r.store_for_test()), r.meta().clone()).await.unwrap();
         assert!(v.problems.is_empty(), "{v:?}");
     });
