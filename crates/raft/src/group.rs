@@ -108,6 +108,8 @@ pub struct Group {
     batcher: Batcher,
     released: Mutex<Option<Released>>,
     propose_timeout: Duration,
+    /// Set by [`Group::shutdown`], so dropping the group does not stop it a second time.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Group {
@@ -154,6 +156,7 @@ impl Group {
             registration,
             released: Mutex::new(Some(released)),
             propose_timeout: Duration::from_millis(settings.propose_timeout_ms),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -251,6 +254,9 @@ impl Group {
     pub async fn shutdown(&self) -> Result<()> {
         self.batcher.stop();
         self.net.unregister(self.group_id, self.registration);
+        if self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         self.raft
             .shutdown()
             .await
@@ -274,6 +280,9 @@ impl Drop for Group {
     fn drop(&mut self) {
         self.batcher.stop();
         self.net.unregister(self.group_id, self.registration);
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let raft = self.raft.clone();
             rt.spawn(async move {

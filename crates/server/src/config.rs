@@ -256,7 +256,12 @@ pub struct Config {
 /// `:9009` means every interface, as in Prometheus and Mimir.
 pub fn parse_addr(field: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
     let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    full.parse().map_err(|_| ConfigError::Invalid {
+    // A host name (`localhost:9009`) as Prometheus takes it: its first address.
+    let resolved = || {
+        use std::net::ToSocketAddrs;
+        full.to_socket_addrs().ok().and_then(|mut a| a.next())
+    };
+    full.parse().ok().or_else(resolved).ok_or_else(|| ConfigError::Invalid {
         field,
         message: format!("{s:?} is not a host:port address (e.g. :9009 or 127.0.0.1:9009)"),
     })
@@ -396,7 +401,10 @@ fn validate_storage(
     if c.range.0 < b.range.0 || !c.range.0.is_multiple_of(b.range.0) {
         return Err(invalid(
             "compactor.range",
-            format!("{}ms must be a multiple of blocks.range ({}ms)", c.range.0, b.range.0),
+            format!(
+                "{}ms must be a multiple of blocks.range ({}ms, also set by --block-range)",
+                c.range.0, b.range.0
+            ),
         ));
     }
     if c.interval.0 == 0 {
@@ -487,6 +495,8 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("ingester.shards"));
         let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
         assert!(e.unwrap_err().to_string().contains("http_addr"));
+        let cfg = RawConfig::from_yaml("http_addr: localhost:9009\n", "t.yaml").unwrap();
+        assert!(cfg.validate().unwrap().http_addr.ip().is_loopback());
     }
 
     #[test]

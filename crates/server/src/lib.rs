@@ -20,8 +20,11 @@ pub async fn main() -> anyhow::Result<()> {
         cli::Command::All(args) => run::run_all(args).await,
         cli::Command::Compactor(args) => run::run_compactor(args).await,
         cli::Command::Block(cmd) => block_cli::run(cmd).await,
-        cli::Command::Ingester(_) | cli::Command::Querier(_) | cli::Command::Ruler(_) => {
+        cli::Command::Ingester(_) | cli::Command::Querier(_) => {
             anyhow::bail!("this role is not yet available as a separate process; run `strata all`")
+        }
+        cli::Command::Ruler(_) => {
+            anyhow::bail!("the ruler is not yet available (not in `strata all` either)")
         }
         cli::Command::Check(cli::CheckCommand::Config { file }) => {
             config::RawConfig::from_file(&file)?.validate()?;
