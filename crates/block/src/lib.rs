@@ -35,6 +35,7 @@ mod tests;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use catalog::{list_blocks, list_tenants, Catalog, Listing};
@@ -87,15 +88,56 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub async fn upload(store: &Arc<dyn ObjectStore>, b: &BuiltBlock) -> Result<()> {
     let id = b.meta.ulid.to_string();
     let t = &b.meta.tenant;
-    store
-        .put(&paths::block_file(t, &id, paths::LABELS), PutPayload::from(b.labels.clone()))
-        .await?;
-    store
-        .put(&paths::block_file(t, &id, paths::CHUNKS), PutPayload::from(b.chunks.clone()))
-        .await?;
+    put_file(store, &paths::block_file(t, &id, paths::LABELS), &b.labels).await?;
+    put_file(store, &paths::block_file(t, &id, paths::CHUNKS), &b.chunks).await?;
     let meta = serde_json::to_vec_pretty(&b.meta)?;
     store.put(&paths::block_file(t, &id, paths::META), PutPayload::from(Bytes::from(meta))).await?;
     Ok(())
+}
+
+/// Files above this go up in parts: S3 takes at most 5 GiB in one PUT, and a part that fails
+/// is retried alone.
+const MULTIPART_ABOVE: usize = 64 << 20;
+const PART_BYTES: usize = 16 << 20;
+
+/// Writes one file, in parts when it is large; a failed multipart upload is aborted.
+async fn put_file(
+    store: &Arc<dyn ObjectStore>,
+    path: &object_store::path::Path,
+    data: &Bytes,
+) -> Result<()> {
+    put_file_with(store, path, data, MULTIPART_ABOVE, PART_BYTES).await
+}
+
+async fn put_file_with(
+    store: &Arc<dyn ObjectStore>,
+    path: &object_store::path::Path,
+    data: &Bytes,
+    multipart_above: usize,
+    part_bytes: usize,
+) -> Result<()> {
+    if data.len() <= multipart_above {
+        store.put(path, PutPayload::from(data.clone())).await?;
+        return Ok(());
+    }
+    let mut upload = store.put_multipart(path).await?;
+    let parts = (0..data.len()).step_by(part_bytes.max(1)).map(|at| {
+        let part = data.slice(at..(at + part_bytes).min(data.len()));
+        upload.put_part(PutPayload::from(part))
+    });
+    // Up to four parts in flight.
+    let sent =
+        futures::stream::iter(parts.collect::<Vec<_>>()).buffered(4).try_collect::<Vec<()>>().await;
+    match sent {
+        Ok(_) => {
+            upload.complete().await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = upload.abort().await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Reads a block's `meta.json`; `Ok(None)` when there is none (an incomplete upload).

@@ -551,3 +551,21 @@ fn a_block_that_will_not_open_keeps_what_it_may_replace_but_not_what_is_gone() {
         assert_eq!(cat.refresh().await.unwrap(), 0);
     });
 }
+
+#[test]
+fn large_files_go_up_in_parts_and_read_back_whole() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let local: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let data =
+            bytes::Bytes::from((0..10_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>());
+        for store in [local, memory] {
+            let path = paths::block_file("t", "B", paths::CHUNKS);
+            // Parts of 4 KiB (the last one short), above a 1 KiB threshold.
+            put_file_with(&store, &path, &data, 1024, 4096).await.unwrap();
+            assert_eq!(store.get(&path).await.unwrap().bytes().await.unwrap(), data);
+        }
+    });
+}
