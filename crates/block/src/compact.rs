@@ -137,8 +137,8 @@ pub async fn merge(
 struct Cursor {
     reader: BlockReader,
     next_rg: usize,
-    rows: std::vec::IntoIter<(Labels, Vec<Bytes>)>,
-    head: Option<(Labels, Vec<Bytes>)>,
+    rows: std::vec::IntoIter<(Labels, Vec<(usize, Bytes)>)>,
+    head: Option<(Labels, Vec<(usize, Bytes)>)>,
 }
 
 impl Cursor {
@@ -188,7 +188,7 @@ fn merge_streams(
             if c.head.as_ref().is_some_and(|(l, _)| *l == labels) {
                 let Some((_, cells)) = c.head.take() else { continue };
                 let mut more = Vec::new();
-                for cell in &cells {
+                for (_, cell) in &cells {
                     crate::cell::decode(cell, i64::MIN, i64::MAX, &mut more)?;
                 }
                 samples = merge_samples(samples, more);

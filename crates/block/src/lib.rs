@@ -172,25 +172,51 @@ pub async fn verify(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Veri
             return Ok(rep);
         }
     };
-    let all = match reader.read_all().await {
-        Ok(a) => a,
-        Err(e) => {
-            rep.problems.push(e.to_string());
-            return Ok(rep);
-        }
-    };
-    for (i, s) in all.iter().enumerate() {
-        rep.series += 1;
-        rep.samples += s.samples.len() as u64;
-        if i > 0 && series_order(&all[i - 1].labels, &s.labels) != std::cmp::Ordering::Less {
-            rep.problems.push(format!("row {i}: series {:?} out of order or repeated", s.labels));
-        }
-        if s.samples.windows(2).any(|w| w[0].t >= w[1].t) {
-            rep.problems.push(format!("row {i}: samples not ascending"));
-        }
-        if s.samples.iter().any(|x| x.t < meta.min_time || x.t >= meta.max_time) {
-            rep.problems
-                .push(format!("row {i}: sample outside [{}, {})", meta.min_time, meta.max_time));
+    // A row group at a time, so a day-long block is checked in the memory of one row group.
+    let (d, mut chunks) = (meta.parquet.data_column_duration_ms, 0u64);
+    let mut prev: Option<strata_model::Labels> = None;
+    let mut row = 0u64;
+    for rg in 0..reader.num_row_groups() {
+        let rows = match reader.read_row_group_cells(rg).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                rep.problems.push(format!("row group {rg}: {e}"));
+                return Ok(rep);
+            }
+        };
+        for (labels, cells) in rows {
+            let i = row;
+            row += 1;
+            rep.series += 1;
+            if prev.as_ref().is_some_and(|p| series_order(p, &labels) != std::cmp::Ordering::Less) {
+                rep.problems.push(format!("row {i}: series {labels:?} out of order or repeated"));
+            }
+            let mut samples: Vec<strata_model::Sample> = Vec::new();
+            for (col, cell) in &cells {
+                // Queries read a column only for times inside its window: a sample elsewhere
+                // would never be found.
+                let start = meta.min_time.saturating_add((*col as i64).saturating_mul(d));
+                let end = start.saturating_add(d).min(meta.max_time);
+                let mut part = Vec::new();
+                match crate::cell::decode(cell, i64::MIN, i64::MAX, &mut part) {
+                    Ok(n) => chunks += n,
+                    Err(e) => {
+                        rep.problems.push(format!("row {i}, data column {col}: {e}"));
+                        continue;
+                    }
+                }
+                if part.iter().any(|x| x.t < start || x.t >= end) {
+                    rep.problems.push(format!(
+                        "row {i}: samples outside data column {col}'s window [{start}, {end})"
+                    ));
+                }
+                samples.extend(part);
+            }
+            rep.samples += samples.len() as u64;
+            if samples.windows(2).any(|w| w[0].t >= w[1].t) {
+                rep.problems.push(format!("row {i}: samples not ascending"));
+            }
+            prev = Some(labels);
         }
     }
     if rep.series != meta.stats.num_series || rep.samples != meta.stats.num_samples {
@@ -198,6 +224,10 @@ pub async fn verify(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Veri
             "read {} series and {} samples; meta.json says {} and {}",
             rep.series, rep.samples, meta.stats.num_series, meta.stats.num_samples
         ));
+    }
+    if chunks != meta.stats.num_chunks {
+        rep.problems
+            .push(format!("read {chunks} chunks; meta.json says {}", meta.stats.num_chunks));
     }
     rep.problems.truncate(20);
     Ok(rep)

@@ -323,9 +323,12 @@ impl BlockReader {
     }
 
     /// Every series of row group `rg`, in row order, with its cells (encoded chunks, one per
-    /// data column it has samples in; see [`crate::cell`]) undecoded: what a merge holds of a
-    /// block at a time.
-    pub async fn read_row_group_cells(&self, rg: usize) -> Result<Vec<(Labels, Vec<Bytes>)>> {
+    /// data column it has samples in, with that column's index; see [`crate::cell`])
+    /// undecoded: what a merge holds of a block at a time.
+    pub async fn read_row_group_cells(
+        &self,
+        rg: usize,
+    ) -> Result<Vec<(Labels, Vec<(usize, Bytes)>)>> {
         let matched = self.matching_rows_in(&[], vec![rg]).await?;
         let cols: Vec<usize> = (0..self.meta.parquet.data_columns as usize).collect();
         if cols.is_empty() || matched.is_empty() {
@@ -336,7 +339,10 @@ impl BlockReader {
         }
         let mut out = Vec::new();
         self.for_each_row(matched, &cols, |labels, cells| {
-            out.push((labels, cells.iter().map(|(_, c)| Bytes::copy_from_slice(c)).collect()));
+            out.push((
+                labels,
+                cells.iter().map(|&(i, c)| (i, Bytes::copy_from_slice(c))).collect(),
+            ));
             Ok(())
         })
         .await?;

@@ -569,3 +569,25 @@ fn large_files_go_up_in_parts_and_read_back_whole() {
         }
     });
 }
+
+#[test]
+fn verify_finds_samples_a_query_would_look_for_in_another_column() {
+    let l = Labels::from_pairs([("__name__", "x")]);
+    let opts = BlockOptions { data_column_ms: 300_000, ..BlockOptions::default() };
+    let samples = (0..480).map(|k| Sample { t: k * 15_000, v: k as f64 }).collect();
+    let built = build(desc(0, 2 * H), vec![(l, samples)], &opts).unwrap();
+    rt().block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        upload(&store, &built).await.unwrap();
+        let v = verify(Arc::clone(&store), built.meta.clone()).await.unwrap();
+        assert!(v.problems.is_empty(), "{v:?}");
+        assert_eq!((v.series, v.samples), (1, 480));
+        // 12 columns of 10 minutes also cover 2h, but the file's columns hold 5 minutes each:
+        // a query for minutes 10-20 would read column 1, which holds minutes 5-10.
+        let mut meta = built.meta.clone();
+        meta.parquet.data_columns = 12;
+        meta.parquet.data_column_duration_ms = 600_000;
+        let v = verify(store, meta).await.unwrap();
+        assert!(v.problems.iter().any(|p| p.contains("outside data column 1's window")), "{v:?}");
+    });
+}
