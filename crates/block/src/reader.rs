@@ -45,10 +45,17 @@ struct ParquetFile {
 }
 
 impl ParquetFile {
-    async fn open(store: &Arc<dyn ObjectStore>, path: Path) -> Result<ParquetFile> {
+    /// Opens a file, reading its footer and, with `page_index`, its page index (kept for as
+    /// long as the block is open: only worth it where row selections skip pages).
+    async fn open(
+        store: &Arc<dyn ObjectStore>,
+        path: Path,
+        page_index: bool,
+    ) -> Result<ParquetFile> {
         let size = store.head(&path).await?.size;
         let mut r = StoreReader { store: Arc::clone(store), path: path.clone(), size };
-        let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
+        let opts = ArrowReaderOptions::new().with_page_index_policy(policy);
         let md = ArrowReaderMetadata::load_async(&mut r, opts).await?;
         Ok(ParquetFile { path, size, md })
     }
@@ -139,10 +146,14 @@ impl BlockReader {
     /// Opens the block `meta` describes, reading both files' footers.
     pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<BlockReader> {
         let id = meta.ulid.to_string();
+        // Label columns are read whole per row group (pruned by row-group statistics); chunk
+        // columns a few rows at a time, where the offset index skips the other pages.
         let labels =
-            ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::LABELS)).await?;
+            ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::LABELS), false)
+                .await?;
         let chunks =
-            ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::CHUNKS)).await?;
+            ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::CHUNKS), true)
+                .await?;
         check_layout(&meta)?;
         // Reads project data columns `0..data_columns` by position: they must all exist.
         let columns = chunks.md.schema().fields().len();

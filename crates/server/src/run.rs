@@ -187,7 +187,7 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         );
         background.push(spawn_compactor(
             c,
-            Arc::clone(&catalog),
+            Some(Arc::clone(&catalog)),
             cfg.storage.compactor_interval,
             stop_rx.clone(),
         ));
@@ -339,15 +339,17 @@ fn spawn_sync(
 }
 
 /// Runs the compactor every `every`, then re-lists the bucket when it changed something.
+/// Runs the compactor every `every`; with a catalog (the queriers' view, in `all`), re-lists
+/// the bucket after a run that changed it.
 pub(crate) fn spawn_compactor(
     c: Compactor,
-    catalog: Arc<Catalog>,
+    catalog: Option<Arc<Catalog>>,
     every: Duration,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let c = Arc::new(c);
     spawn_every(every, stop, move || {
-        let (c, catalog) = (Arc::clone(&c), Arc::clone(&catalog));
+        let (c, catalog) = (Arc::clone(&c), catalog.clone());
         async move {
             match c.run_once(now_ms()).await {
                 Ok(r) if r.merged + r.marked + r.deleted > 0 => {
@@ -357,7 +359,9 @@ pub(crate) fn spawn_compactor(
                         deleted = r.deleted,
                         "compaction run"
                     );
-                    refresh(&catalog).await;
+                    if let Some(catalog) = &catalog {
+                        refresh(catalog).await;
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "compaction run failed"),
@@ -471,8 +475,7 @@ pub async fn run_compactor(args: RunArgs) -> anyhow::Result<()> {
         ),
         Err(e) => tracing::warn!(error = %e, "compaction run failed"),
     }
-    let catalog = Arc::new(Catalog::new(store));
-    let task = spawn_compactor(c, catalog, cfg.storage.compactor_interval, stop_rx);
+    let task = spawn_compactor(c, None, cfg.storage.compactor_interval, stop_rx);
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     let _ = task.await;
