@@ -214,8 +214,9 @@ impl Queryable for Catalog {
         maxt: i64,
     ) -> strata_model::Result<Vec<RawSeries>> {
         // One task per block, so their decoding runs on all cores, but only a few reading at
-        // once: a 90-day query over 24h blocks must not hold 90 blocks' reads in memory
-        // together. Dropping the set (a query given up) stops them.
+        // once: a 90-day query over 24h blocks does not hold 90 blocks' label columns and
+        // encoded chunks at the same time (their decoded results are all kept until merged).
+        // Dropping the set (a query given up) stops them.
         let reading = Arc::new(tokio::sync::Semaphore::new(BLOCKS_READ_AT_ONCE));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, b) in self.overlapping(tenant.as_str(), mint, maxt).into_iter().enumerate() {

@@ -124,9 +124,15 @@ pub async fn merge(
     upload(store, &built).await?;
     // The sources go only once the new block reads back: both files there, footers sound,
     // as many rows as it has series.
-    BlockReader::open(Arc::clone(store), built.meta.clone()).await.map_err(|e| {
-        crate::Error::Invalid(format!("merged block {} does not read back: {e}", built.meta.ulid))
-    })?;
+    if let Err(e) = BlockReader::open(Arc::clone(store), built.meta.clone()).await {
+        // Gone again, meta.json first, or every later run would take it for a source and fail
+        // on it; the sources stay.
+        let id = built.meta.ulid.to_string();
+        for file in [paths::META, paths::LABELS, paths::CHUNKS] {
+            let _ = store.delete(&paths::block_file(&tenant, &id, file)).await;
+        }
+        return Err(crate::Error::Invalid(format!("merged block {id} does not read back: {e}")));
+    }
     for meta in sources {
         mark_deleted(store, &tenant, meta.ulid, "compacted", now_s).await?;
     }

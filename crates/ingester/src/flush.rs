@@ -170,8 +170,8 @@ impl Flusher {
             // that time has come: one sample stamped in the future (a wrong clock) must not
             // close the ranges up to it, which would refuse every current sample as out of
             // bounds. Such samples wait in the head until their time.
-            let grace = close_grace(range, st.head().config().ooo_window_ms);
-            if max.min(crate::now_ms()) < end.saturating_add(grace) {
+            let ooo_window = st.head().config().ooo_window_ms;
+            if !range_closed(end, range, ooo_window, max, crate::now_ms()) {
                 return Ok(None);
             }
             group.propose(Control::Seal { before: end }.encode()).await?;
@@ -238,11 +238,16 @@ impl Flusher {
 
 /// For crash tests: with `STRATA_FAILPOINT=<name>` in the environment, the process aborts at
 /// that point of a flush, as abruptly as `kill -9`.
-/// How far past a range's end the head's newest sample must be before the range is cut: half
-/// a range, or the out-of-order window when that is longer, so that every sample the window
-/// lets in still finds its range in the head (a sealed range refuses samples as out of bounds).
-fn close_grace(range_ms: i64, ooo_window_ms: i64) -> i64 {
-    (range_ms / 2).max(ooo_window_ms)
+/// Whether the range ending at `end` can be cut, given the shard's newest sample `max` and the
+/// clock `now`: once samples half a range past its end arrived, or the out-of-order window
+/// past it when that is longer (so the samples the window lets in still find their range in
+/// the head: a sealed range refuses samples as out of bounds), and not before that time has
+/// come (one sample stamped in the future must not close the ranges up to it). The window is
+/// measured against the shard's newest sample, over all its tenants; a tenant lagging behind
+/// the others gets less of it.
+fn range_closed(end: i64, range_ms: i64, ooo_window_ms: i64, max: i64, now: i64) -> bool {
+    let grace = (range_ms / 2).max(ooo_window_ms);
+    max.min(now) >= end.saturating_add(grace)
 }
 
 fn failpoint(name: &str) {
@@ -369,21 +374,27 @@ mod tests {
     #[test]
     fn a_range_stays_open_for_the_whole_out_of_order_window() {
         const H: i64 = 3_600_000;
-        assert_eq!(close_grace(2 * H, 0), H);
-        assert_eq!(close_grace(2 * H, 30 * 60_000), H);
-        assert_eq!(close_grace(2 * H, 3 * H), 3 * H);
-        assert_eq!(close_grace(2 * H, i64::MAX), i64::MAX);
-        // With a 3h window, [0, 2h) is still open while the newest sample is at 4h, so a
-        // sample at 1h30 (2h30 behind) is taken by the head, not refused as out of bounds.
-        let cfg = HeadConfig { ooo_window_ms: 3 * H, ..HeadConfig::default() };
+        let now = 100 * H;
+        // Without a window (or a short one), half a range past the end.
+        assert!(!range_closed(2 * H, 2 * H, 0, 3 * H - 1, now));
+        assert!(range_closed(2 * H, 2 * H, 0, 3 * H, now));
+        assert!(range_closed(2 * H, 2 * H, 30 * 60_000, 3 * H, now));
+        // With a 2h window, [0, 2h) stays open until samples reach 4h: at 3h30 a sample at
+        // 1h30 (2h behind) is still inside the window, and its range must take it.
+        assert!(!range_closed(2 * H, 2 * H, 2 * H, 3 * H + H / 2, now));
+        assert!(range_closed(2 * H, 2 * H, 2 * H, 4 * H, now));
+        // Never before its time, whatever samples claim.
+        assert!(!range_closed(2 * H, 2 * H, 0, 50 * H, 3 * H - 1));
+        assert!(!range_closed(2 * H, 2 * H, i64::MAX, i64::MAX, i64::MAX - 1));
+        // The head takes that sample while the range is open.
+        let cfg = HeadConfig { ooo_window_ms: 2 * H, ..HeadConfig::default() };
         let st = ShardState::new(cfg);
         let push = |t: i64| {
             let series = vec![series_samples(&[("__name__", "up")], &[(t, 1.0)])];
             let entry = ShardBatch { tenant: "t".into(), series, metadata: vec![] };
             st.apply(&entry.encode_to_vec()).appended
         };
-        assert_eq!(push(4 * H), 1);
-        assert!(4 * H < 2 * H + close_grace(2 * H, st.head().config().ooo_window_ms));
+        assert_eq!(push(3 * H + H / 2), 1);
         assert_eq!(push(H + H / 2), 1);
     }
 

@@ -213,6 +213,9 @@ fn open_store(cfg: &BucketConfig) -> Result<Arc<dyn ObjectStore>, Error> {
             // `with_client_options` replaces what `from_env` read into the client options
             // (`AWS_ALLOW_HTTP` among them), so that one is decided here.
             let allow_http = s3.allow_http_with(|k| std::env::var(k).ok());
+            if allow_http {
+                tracing::warn!(bucket = %cfg.url, "S3 over plain HTTP: requests and credentials are not encrypted");
+            }
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(host)
                 .with_retry(retry)

@@ -9,7 +9,9 @@
 //! the catalog first and drops the range from the head after, so a read of the head and then
 //! of the catalog finds a range racing a flush in one or both, never in neither. (Reading them
 //! concurrently could look up the blocks before the announcement and read the head after
-//! the drop: a gap.)
+//! the drop: a gap.) This holds on the node that flushed, which adds its blocks to its catalog
+//! itself; another replica of the shard drops the range when it applies the flush and sees the
+//! blocks at its next bucket sync (multi-node ingesters are not built yet).
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -254,13 +254,15 @@ impl Group {
     pub async fn shutdown(&self) -> Result<()> {
         self.batcher.stop();
         self.net.unregister(self.group_id, self.registration);
-        if self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
         self.raft
             .shutdown()
             .await
             .map_err(|e| Error::Fatal(format!("raft core task failed: {e}")))?;
+        // Only once it did stop: a shutdown given up halfway leaves the drop's to do.
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
         let released = self.released.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(released) = released {
             // The state machine worker stops once it notices the core is gone.

@@ -256,10 +256,12 @@ pub struct Config {
 /// `:9009` means every interface, as in Prometheus and Mimir.
 pub fn parse_addr(field: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
     let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    // A host name (`localhost:9009`) as Prometheus takes it: its first address.
+    // A host name (`localhost:9009`) as Go's listener takes it: its first IPv4 address, else
+    // its first address.
     let resolved = || {
         use std::net::ToSocketAddrs;
-        full.to_socket_addrs().ok().and_then(|mut a| a.next())
+        let all: Vec<SocketAddr> = full.to_socket_addrs().ok()?.collect();
+        all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
     };
     full.parse().ok().or_else(resolved).ok_or_else(|| ConfigError::Invalid {
         field,
@@ -302,6 +304,17 @@ impl RawConfig {
             return Err(ConfigError::Invalid {
                 field: "ingester.shards",
                 message: format!("{} is outside 1..=4096", i.shards),
+            });
+        }
+        if i.out_of_order_window.0 > self.blocks.range.0 {
+            // A range stays in the head (and the Raft log) until the window past its end has
+            // gone by: a longer window would keep days of data in memory.
+            return Err(ConfigError::Invalid {
+                field: "ingester.out_of_order_window",
+                message: format!(
+                    "{}ms is longer than blocks.range ({}ms)",
+                    i.out_of_order_window.0, self.blocks.range.0
+                ),
             });
         }
         if i.max_request_bytes == 0 || i.max_decompressed_bytes < i.max_request_bytes {
@@ -496,7 +509,7 @@ mod tests {
         let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
         assert!(e.unwrap_err().to_string().contains("http_addr"));
         let cfg = RawConfig::from_yaml("http_addr: localhost:9009\n", "t.yaml").unwrap();
-        assert!(cfg.validate().unwrap().http_addr.ip().is_loopback());
+        assert_eq!(cfg.validate().unwrap().http_addr, "127.0.0.1:9009".parse().unwrap());
     }
 
     #[test]
@@ -525,6 +538,7 @@ mod tests {
             ("querier:\n  max_samples: 0\n", "querier.max_samples"),
             ("compactor:\n  partial_deletion_delay: 1m\n", "compactor.partial_deletion_delay"),
             ("bucket:\n  request_timeout: 0s\n", "bucket.request_timeout"),
+            ("ingester:\n  out_of_order_window: 3h\n", "ingester.out_of_order_window"),
             ("bucket:\n  url: ftp://x\n", "bucket.url"),
             ("bucket:\n  url: s3://\n", "bucket.url"),
             ("bucket:\n  url: file://relative/x\n", "bucket.url"),
