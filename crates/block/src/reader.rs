@@ -383,19 +383,63 @@ impl BlockReader {
         let label_cols: Vec<usize> = (0..schema.fields().len())
             .filter(|&i| schema.field(i).name().starts_with(LABEL_PREFIX))
             .collect();
-        let mask = ProjectionMask::roots(self.labels.md.parquet_schema(), label_cols);
-        let stream = self
-            .labels
-            .builder(&self.store)
-            .with_row_groups(rgs.clone())
-            .with_projection(mask)
-            .build()?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        let mut matcher_cols: Vec<usize> =
+            matchers.iter().filter_map(|m| schema.index_of(&label_column(&m.name)).ok()).collect();
+        matcher_cols.sort_unstable();
+        matcher_cols.dedup();
+        if matchers.is_empty() || matcher_cols.len() >= label_cols.len() {
+            return self.label_rows(matchers, rgs, label_cols, None).await;
+        }
+        // Two passes when the matchers need fewer columns than the labels: which rows match,
+        // from the matchers' columns alone, then every label of those rows only.
+        let hits = self.label_rows(matchers, rgs, matcher_cols, None).await?;
+        if hits.is_empty() {
+            return Ok(hits);
+        }
+        let mut selectors = Vec::new();
+        for m in &hits {
+            let mut at = 0;
+            for (row, _) in &m.rows {
+                if *row > at {
+                    selectors.push(RowSelector::skip(row - at));
+                }
+                selectors.push(RowSelector::select(1));
+                at = row + 1;
+            }
+            let total = self.rg_rows(m.rg);
+            if total > at {
+                selectors.push(RowSelector::skip(total - at));
+            }
+        }
+        let rows: Vec<(usize, usize)> =
+            hits.iter().flat_map(|m| m.rows.iter().map(|(r, _)| (m.rg, *r))).collect();
+        let rgs = hits.iter().map(|m| m.rg).collect();
+        self.label_rows(&[], rgs, label_cols, Some((RowSelection::from(selectors), rows))).await
+    }
+
+    /// The rows of row groups `rgs` matching all `matchers`, with the labels in columns
+    /// `cols`. With a selection, only its rows are read: `rows` names each (row group, row).
+    async fn label_rows(
+        &self,
+        matchers: &[Matcher],
+        rgs: Vec<usize>,
+        cols: Vec<usize>,
+        selection: Option<(RowSelection, Vec<(usize, usize)>)>,
+    ) -> Result<Vec<Matched>> {
+        let mask = ProjectionMask::roots(self.labels.md.parquet_schema(), cols);
+        let mut builder =
+            self.labels.builder(&self.store).with_row_groups(rgs.clone()).with_projection(mask);
+        let mut selected = None;
+        if let Some((selection, rows)) = selection {
+            builder = builder.with_row_selection(selection);
+            selected = Some(rows.into_iter());
+        }
+        let mut stream = builder.build()?;
 
         let mut out: Vec<Matched> = Vec::new();
         let mut rg_iter = rgs.iter();
         let mut current: Option<(usize, usize)> = None; // (row group, rows left in it)
-        for batch in &batches {
+        while let Some(batch) = stream.try_next().await? {
             let cols: Vec<(String, &arrow::array::StringArray)> = batch
                 .schema()
                 .fields()
@@ -411,17 +455,24 @@ impl BlockReader {
                 .map(|m| cols.iter().find(|(n, _)| *n == m.name).map(|(_, a)| *a))
                 .collect();
             for row in 0..batch.num_rows() {
-                let (rg, left) = match current {
-                    Some((rg, left)) if left > 0 => (rg, left),
-                    _ => {
-                        let rg = *rg_iter
-                            .next()
-                            .ok_or_else(|| Error::Corrupt("more rows than row groups".into()))?;
-                        (rg, self.rg_rows(rg))
+                let (rg, row_in_rg) = match selected.as_mut() {
+                    Some(rows) => rows
+                        .next()
+                        .ok_or_else(|| Error::Corrupt("more rows than selected".into()))?,
+                    None => {
+                        let (rg, left) = match current {
+                            Some((rg, left)) if left > 0 => (rg, left),
+                            _ => {
+                                let rg = *rg_iter.next().ok_or_else(|| {
+                                    Error::Corrupt("more rows than row groups".into())
+                                })?;
+                                (rg, self.rg_rows(rg))
+                            }
+                        };
+                        current = Some((rg, left - 1));
+                        (rg, self.rg_rows(rg) - left)
                     }
                 };
-                current = Some((rg, left - 1));
-                let row_in_rg = self.rg_rows(rg) - left;
                 let ok = matchers.iter().zip(&by_matcher).all(|(m, col)| {
                     let v = col.filter(|c| c.is_valid(row)).map(|c| c.value(row)).unwrap_or("");
                     m.matches(v)
