@@ -38,6 +38,43 @@ impl<'de> Deserialize<'de> for Millis {
     }
 }
 
+/// A size in bytes: a plain number of bytes, or with a unit as Prometheus writes sizes
+/// (`64MiB`, `512KB`; KB and KiB both mean 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub usize);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size in bytes, such as 16777216 or 16MiB")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
+                usize::try_from(v).map(Size).map_err(|_| E::custom("size out of range"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
+                usize::try_from(v).map(Size).map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
+                let bytes = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                    v.parse::<u64>().map_err(|_| format!("size {v:?} out of range"))
+                } else {
+                    strata_scrape::config::parse_byte_size(v)
+                };
+                bytes
+                    .and_then(|b| {
+                        usize::try_from(b).map_err(|_| format!("size {v:?} out of range"))
+                    })
+                    .map(Size)
+                    .map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Parses `1h30m`, `15s`, `250ms`, `0` into milliseconds, as Prometheus does (units from
 /// largest to smallest, each at most once).
 pub fn parse_duration(s: &str) -> Result<u64, String> {
@@ -91,8 +128,8 @@ impl Default for RawConfig {
 pub struct RawIngester {
     pub shards: u32,
     pub out_of_order_window: Millis,
-    pub max_request_bytes: usize,
-    pub max_decompressed_bytes: usize,
+    pub max_request_bytes: Size,
+    pub max_decompressed_bytes: Size,
 }
 
 impl Default for RawIngester {
@@ -100,8 +137,8 @@ impl Default for RawIngester {
         RawIngester {
             shards: 16,
             out_of_order_window: Millis(0),
-            max_request_bytes: 16 << 20,
-            max_decompressed_bytes: 128 << 20,
+            max_request_bytes: Size(16 << 20),
+            max_decompressed_bytes: Size(128 << 20),
         }
     }
 }
@@ -317,7 +354,7 @@ impl RawConfig {
                 ),
             });
         }
-        if i.max_request_bytes == 0 || i.max_decompressed_bytes < i.max_request_bytes {
+        if i.max_request_bytes.0 == 0 || i.max_decompressed_bytes.0 < i.max_request_bytes.0 {
             return Err(ConfigError::Invalid {
                 field: "ingester.max_decompressed_bytes",
                 message: "must be positive and at least ingester.max_request_bytes".into(),
@@ -380,8 +417,8 @@ impl RawConfig {
                     ..HeadConfig::default()
                 },
                 limits: DecodeLimits {
-                    max_request_bytes: i.max_request_bytes,
-                    max_decompressed_bytes: i.max_decompressed_bytes,
+                    max_request_bytes: i.max_request_bytes.0,
+                    max_decompressed_bytes: i.max_decompressed_bytes.0,
                 },
             },
             raft,
@@ -508,6 +545,14 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("ingester.shards"));
         let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
         assert!(e.unwrap_err().to_string().contains("http_addr"));
+        // Sizes with or without a unit; a bad one is named with its line.
+        let yaml = "ingester:\n  max_request_bytes: 16MiB\n  max_decompressed_bytes: 134217728\n";
+        let cfg = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap();
+        assert_eq!(cfg.ingester.limits.max_request_bytes, 16 << 20);
+        assert_eq!(cfg.ingester.limits.max_decompressed_bytes, 128 << 20);
+        let yaml = "ingester:\n  shards: 2\n  max_request_bytes: 16 MB please\n";
+        let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
+        assert!(e.contains("ingester.max_request_bytes") && e.contains("line 3"), "{e}");
         let cfg = RawConfig::from_yaml("http_addr: localhost:9009\n", "t.yaml").unwrap();
         assert_eq!(cfg.validate().unwrap().http_addr, "127.0.0.1:9009".parse().unwrap());
     }
