@@ -38,6 +38,12 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
             id,
         )
     };
+    // Opening a file:// bucket creates its folder; a look into blocks must not.
+    if let Some(dir) = root.strip_prefix("file://") {
+        if !std::path::Path::new(dir).is_dir() {
+            bail!("{}: no such folder {dir}", t.target);
+        }
+    }
     let mut cfg = BucketConfig::from_url(&root);
     if let Some(e) = &t.s3_endpoint {
         // Plain HTTP is then allowed when the endpoint is an http:// URL.

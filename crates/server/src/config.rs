@@ -75,6 +75,40 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+/// A map keyed by tenant: a tenant named twice (YAML keeps the last silently) or an empty
+/// name is an error, at its line.
+fn tenant_map<'de, D, V>(d: D) -> Result<std::collections::BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct M<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for M<V> {
+        type Value = std::collections::BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map from tenant to value")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = std::collections::BTreeMap::new();
+            while let Some(tenant) = a.next_key::<String>()? {
+                if tenant.is_empty() {
+                    return Err(serde::de::Error::custom("an empty tenant name"));
+                }
+                if out.contains_key(&tenant) {
+                    return Err(serde::de::Error::custom(format!("tenant {tenant:?} given twice")));
+                }
+                let v = a.next_value()?;
+                out.insert(tenant, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(M(std::marker::PhantomData))
+}
+
 /// Parses `1h30m`, `15s`, `250ms`, `0` into milliseconds, as Prometheus does (units from
 /// largest to smallest, each at most once).
 pub fn parse_duration(s: &str) -> Result<u64, String> {
@@ -216,6 +250,7 @@ pub struct RawCompactor {
     /// Data older than this is deleted; 0 keeps everything.
     pub retention: Millis,
     /// Per-tenant retention overriding `retention`.
+    #[serde(deserialize_with = "tenant_map")]
     pub tenant_retention: std::collections::BTreeMap<String, Millis>,
 }
 
@@ -545,6 +580,16 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("ingester.shards"));
         let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
         assert!(e.unwrap_err().to_string().contains("http_addr"));
+        for yaml in [
+            "compactor:\n  tenant_retention:\n    a: 1d\n    a: 2d\n",
+            "compactor:\n  tenant_retention:\n    \"\": 1d\n",
+        ] {
+            let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
+            assert!(e.contains("tenant_retention"), "{e}");
+        }
+        let yaml = "compactor:\n  tenant_retention:\n    a: 1d\n    b: 0s\n";
+        let cfg = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap();
+        assert_eq!(cfg.storage.compactor.tenant_retention_ms.len(), 2);
         // Sizes with or without a unit; a bad one is named with its line.
         let yaml = "ingester:\n  max_request_bytes: 16MiB\n  max_decompressed_bytes: 134217728\n";
         let cfg = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap();
