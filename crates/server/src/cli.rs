@@ -99,9 +99,13 @@ pub enum BlockCommand {
 pub struct BlockTarget {
     pub target: String,
     /// S3 endpoint for s3:// URLs (a local S3-compatible server); credentials come from the
-    /// AWS_* environment variables.
+    /// AWS_* environment variables (or `--config`).
     #[arg(long, env = "STRATA_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
+    /// A Strata config file whose `bucket.s3` settings (endpoint, region, credentials) and
+    /// request timeout apply to the URL; `--s3-endpoint` overrides its endpoint.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
