@@ -373,7 +373,7 @@ fn decode_planes(b: &[u8], ratio: bool, mint: i64, maxt: i64, out: &mut Vec<Samp
 /// How many samples a cell holds, from its chunks' headers (0 for what does not parse): room
 /// to reserve before decoding it.
 pub(crate) fn sample_count(mut cell: &[u8]) -> usize {
-    let mut total = 0;
+    let mut total: usize = 0;
     while let Some((&enc, rest)) = cell.split_first() {
         let Some((len, n)) = read_uvarint(rest) else { break };
         let end = usize::try_from(len).ok().and_then(|len| n.checked_add(len));
@@ -381,10 +381,10 @@ pub(crate) fn sample_count(mut cell: &[u8]) -> usize {
             break;
         };
         cell = &rest[n + chunk.len()..];
-        total += match enc {
+        total = total.saturating_add(match enc {
             ENC_XOR => strata_head::chunk::num_samples(chunk),
             _ => read_uvarint(chunk).and_then(|(n, _)| usize::try_from(n).ok()).unwrap_or(0),
-        };
+        });
     }
     total
 }

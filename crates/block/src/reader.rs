@@ -387,7 +387,7 @@ impl BlockReader {
             matchers.iter().filter_map(|m| schema.index_of(&label_column(&m.name)).ok()).collect();
         matcher_cols.sort_unstable();
         matcher_cols.dedup();
-        if matchers.is_empty() || matcher_cols.len() >= label_cols.len() {
+        if matcher_cols.is_empty() || matcher_cols.len() >= label_cols.len() {
             return self.label_rows(matchers, rgs, label_cols, None).await;
         }
         // Two passes when the matchers need fewer columns than the labels: which rows match,
@@ -492,6 +492,9 @@ impl BlockReader {
                 }
             }
         }
+        if selected.is_some_and(|mut rows| rows.next().is_some()) {
+            return Err(Error::Corrupt("fewer label rows than selected".into()));
+        }
         Ok(out)
     }
 
@@ -536,7 +539,7 @@ impl BlockReader {
                     let share = overlap.max(0) as f64 / (end - start).max(1) as f64;
                     (crate::cell::sample_count(c) as f64 * share.min(1.0)).ceil() as usize
                 })
-                .sum::<usize>();
+                .fold(0usize, usize::saturating_add);
             let mut samples = Vec::with_capacity(room.min(MAX_RESERVE));
             for (_, c) in cells {
                 crate::cell::decode(c, mint, maxt, &mut samples)?;

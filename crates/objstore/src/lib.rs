@@ -178,6 +178,12 @@ fn parse_url(url: &str) -> Result<BucketUrl<'_>, String> {
     }
 }
 
+/// The folder a valid `file://` bucket URL names (`file:///a/b` and `file://localhost/a/b` are
+/// `/a/b`); `None` for any other URL.
+pub fn file_dir(url: &str) -> Option<String> {
+    parse_url(url).ok().filter(|u| u.scheme == "file").map(|u| format!("/{}", u.prefix))
+}
+
 impl BucketConfig {
     /// Checks the URL and settings without opening anything (for `strata check config`).
     pub fn check(&self) -> Result<(), Error> {
@@ -309,6 +315,14 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
         assert!(text.contains("strata_objstore_operations_total{operation=\"put\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn file_urls_name_their_folder() {
+        assert_eq!(file_dir("file:///a/b").as_deref(), Some("/a/b"));
+        assert_eq!(file_dir("file://localhost/a/b/").as_deref(), Some("/a/b"));
+        assert_eq!(file_dir("file://relative/a"), None);
+        assert_eq!(file_dir("s3://bucket/a"), None);
     }
 
     #[test]

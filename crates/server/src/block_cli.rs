@@ -39,8 +39,8 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
         )
     };
     // Opening a file:// bucket creates its folder; a look into blocks must not.
-    if let Some(dir) = root.strip_prefix("file://") {
-        if !std::path::Path::new(dir).is_dir() {
+    if let Some(dir) = strata_objstore::file_dir(&root) {
+        if !std::path::Path::new(&dir).is_dir() {
             bail!("{}: no such folder {dir}", t.target);
         }
     }

@@ -93,17 +93,34 @@ where
             mut a: A,
         ) -> Result<Self::Value, A::Error> {
             let mut out = std::collections::BTreeMap::new();
-            while let Some(tenant) = a.next_key::<String>()? {
-                if tenant.is_empty() {
-                    return Err(serde::de::Error::custom("an empty tenant name"));
-                }
-                if out.contains_key(&tenant) {
-                    return Err(serde::de::Error::custom(format!("tenant {tenant:?} given twice")));
-                }
+            while let Some(tenant) = a.next_key_seed(Key(&out))? {
                 let v = a.next_value()?;
                 out.insert(tenant, v);
             }
             Ok(out)
+        }
+    }
+    /// Reads one key and checks it inside its own visitor, so an error points at that key.
+    struct Key<'m, V>(&'m std::collections::BTreeMap<String, V>);
+    impl<'de, V> serde::de::DeserializeSeed<'de> for Key<'_, V> {
+        type Value = String;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl<V> serde::de::Visitor<'_> for Key<'_, V> {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a tenant name")
+        }
+        fn visit_str<E: serde::de::Error>(self, tenant: &str) -> Result<String, E> {
+            if tenant.is_empty() {
+                return Err(E::custom("an empty tenant name"));
+            }
+            if self.0.contains_key(tenant) {
+                return Err(E::custom(format!("tenant {tenant:?} given twice")));
+            }
+            Ok(tenant.to_string())
         }
     }
     d.deserialize_map(M(std::marker::PhantomData))
@@ -580,12 +597,12 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("ingester.shards"));
         let e = RawConfig::from_yaml("http_addr: nowhere\n", "t.yaml").unwrap().validate();
         assert!(e.unwrap_err().to_string().contains("http_addr"));
-        for yaml in [
-            "compactor:\n  tenant_retention:\n    a: 1d\n    a: 2d\n",
-            "compactor:\n  tenant_retention:\n    \"\": 1d\n",
+        for (yaml, line) in [
+            ("compactor:\n  tenant_retention:\n    a: 1d\n    b: 1d\n    a: 2d\n", "line 5"),
+            ("compactor:\n  tenant_retention:\n    b: 1d\n    \"\": 1d\n", "line 4"),
         ] {
             let e = RawConfig::from_yaml(yaml, "t.yaml").unwrap_err().to_string();
-            assert!(e.contains("tenant_retention"), "{e}");
+            assert!(e.contains("tenant_retention") && e.contains(line), "{e}");
         }
         let yaml = "compactor:\n  tenant_retention:\n    a: 1d\n    b: 0s\n";
         let cfg = RawConfig::from_yaml(yaml, "t.yaml").unwrap().validate().unwrap();
