@@ -405,3 +405,71 @@ async fn blocks_go_to_a_real_s3_server_and_come_back() {
     );
     drop(s);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compactor_role_merges_a_day_and_serves_its_metrics() {
+    use strata_block::{BlockDesc, BlockId, BlockOptions, Compaction};
+    use strata_model::{Labels, Sample};
+    const H: i64 = 3_600_000;
+    let dir = tempfile::Builder::new().prefix("strata-compactor-").tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("bucket").display());
+    let blocks = Blocks::open(&url, None);
+    // Two 2h blocks of a day long closed.
+    let day = 10 * 24 * H;
+    for (k, min) in [(0, day), (1, day + 2 * H)] {
+        let desc = BlockDesc {
+            id: BlockId::derived(min, format!("compactor-test/{k}").as_bytes()),
+            tenant: "anonymous".into(),
+            min_time: min,
+            max_time: min + 2 * H,
+            compaction: Compaction { level: 1, sources: vec![] },
+            shard: Some(0),
+        };
+        let labels = Labels::from_pairs([
+            ("__name__".to_string(), "up".to_string()),
+            ("k".into(), k.to_string()),
+        ]);
+        let rows = vec![(labels, vec![Sample { t: min, v: 1.0 }])];
+        let built = strata_block::build(desc, rows, &BlockOptions::default()).unwrap();
+        strata_block::upload(&blocks.0, &built).await.unwrap();
+    }
+    let port = free_port();
+    let args: Vec<String> = [
+        "compactor",
+        "--data-dir",
+        &dir.path().join("data").display().to_string(),
+        "--bucket",
+        &url,
+        "--http-addr",
+        &format!("127.0.0.1:{port}"),
+        "--log-level",
+        "info",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let log = dir.path().join("compactor.log");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_strata"));
+    let mut guard = Guard::spawn("strata compactor", &bin, &args, &log);
+    let client = http_client_builder().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ok(&client, &format!("{base}/-/ready"), &mut guard, Duration::from_secs(30)).await;
+    // The first run happens at start: one merged block of the day.
+    let started = Instant::now();
+    loop {
+        let text =
+            client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if text.contains("strata_compactor_blocks_merged_total 1") {
+            assert!(text.contains("strata_compactor_runs_total 1"), "{text}");
+            assert!(text.contains("strata_objstore_operations_total"), "{text}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no merge counted:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metas = blocks.metas().await;
+    assert!(
+        metas.iter().any(|m| m["compaction"]["level"] == 2 && m["minTime"] == day),
+        "no merged block: {metas:?}"
+    );
+}

@@ -34,7 +34,8 @@ pub enum Command {
     Ruler(RunArgs),
     /// Merges blocks in the object store into longer ones, applies retention and rewrites the
     /// bucket indexes (also runs inside `all`). Reads `blocks`, `bucket` and `compactor` from
-    /// the config; `--bucket` overrides the bucket.
+    /// the config; `--bucket` overrides the bucket. Serves `/metrics`, `/-/ready` and
+    /// `/-/healthy` on `--http-addr`.
     Compactor(RunArgs),
     /// Looks into blocks.
     #[command(subcommand)]

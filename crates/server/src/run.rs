@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use strata_api::{ActiveTarget, ApiState, BuildInfo, DroppedTarget, TargetsSnapshot};
 use strata_block::compact::Compactor;
@@ -187,6 +189,7 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
         );
         background.push(spawn_compactor(
             c,
+            CompactorMetrics::new(&mut registry),
             Some(Arc::clone(&catalog)),
             cfg.storage.compactor_interval,
             stop_rx.clone(),
@@ -339,32 +342,106 @@ fn spawn_sync(
 }
 
 /// Runs the compactor every `every`, then re-lists the bucket when it changed something.
+/// What the compactor did, as `strata_compactor_*` metrics.
+#[derive(Clone, Default)]
+pub(crate) struct CompactorMetrics {
+    runs: Counter,
+    failed_runs: Counter,
+    merged: Counter,
+    marked: Counter,
+    deleted: Counter,
+    failures: Counter,
+    last_success: Gauge,
+}
+
+impl CompactorMetrics {
+    pub(crate) fn new(registry: &mut Registry) -> Self {
+        let m = CompactorMetrics::default();
+        let r = registry.sub_registry_with_prefix("strata_compactor");
+        r.register("runs", "Compactor runs", m.runs.clone());
+        r.register(
+            "failed_runs",
+            "Compactor runs that failed as a whole (listing the bucket)",
+            m.failed_runs.clone(),
+        );
+        r.register("blocks_merged", "Merged blocks written", m.merged.clone());
+        r.register(
+            "blocks_marked",
+            "Blocks marked for deletion (replaced or past retention)",
+            m.marked.clone(),
+        );
+        r.register("blocks_deleted", "Marked blocks deleted after the delay", m.deleted.clone());
+        r.register(
+            "block_failures",
+            "Blocks or windows skipped for an error (an unreadable meta.json, a failed merge)",
+            m.failures.clone(),
+        );
+        r.register(
+            "last_successful_run_timestamp_seconds",
+            "When the last run finished without failing as a whole",
+            m.last_success.clone(),
+        );
+        m
+    }
+
+    fn record(&self, result: &strata_block::Result<strata_block::compact::RunReport>) {
+        self.runs.inc();
+        match result {
+            Ok(r) => {
+                self.merged.inc_by(r.merged as u64);
+                self.marked.inc_by(r.marked as u64);
+                self.deleted.inc_by(r.deleted as u64);
+                self.failures.inc_by(r.failures as u64);
+                self.last_success.set(now_ms() / 1000);
+            }
+            Err(_) => {
+                self.failed_runs.inc();
+            }
+        }
+    }
+}
+
+/// One compactor run, logged and counted; whether it changed the bucket.
+async fn compact_once(c: &Compactor, metrics: &CompactorMetrics) -> bool {
+    let result = c.run_once(now_ms()).await;
+    metrics.record(&result);
+    match result {
+        Ok(r) => {
+            if r.merged + r.marked + r.deleted + r.failures > 0 {
+                info!(
+                    merged = r.merged,
+                    marked = r.marked,
+                    deleted = r.deleted,
+                    failures = r.failures,
+                    "compaction run"
+                );
+            }
+            r.merged + r.marked + r.deleted > 0
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "compaction run failed");
+            false
+        }
+    }
+}
+
 /// Runs the compactor every `every`; with a catalog (the queriers' view, in `all`), re-lists
 /// the bucket after a run that changed it.
 pub(crate) fn spawn_compactor(
     c: Compactor,
+    metrics: CompactorMetrics,
     catalog: Option<Arc<Catalog>>,
     every: Duration,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let c = Arc::new(c);
     spawn_every(every, stop, move || {
-        let (c, catalog) = (Arc::clone(&c), catalog.clone());
+        let (c, catalog, metrics) = (Arc::clone(&c), catalog.clone(), metrics.clone());
         async move {
-            match c.run_once(now_ms()).await {
-                Ok(r) if r.merged + r.marked + r.deleted > 0 => {
-                    info!(
-                        merged = r.merged,
-                        marked = r.marked,
-                        deleted = r.deleted,
-                        "compaction run"
-                    );
-                    if let Some(catalog) = &catalog {
-                        refresh(catalog).await;
-                    }
+            if compact_once(&c, &metrics).await {
+                if let Some(catalog) = &catalog {
+                    refresh(catalog).await;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "compaction run failed"),
             }
         }
     })
@@ -454,7 +531,8 @@ pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
 pub async fn run_compactor(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args.log_level);
     let cfg = load_config(&args)?;
-    let bucket = Bucket::open(&cfg.storage.bucket, None)
+    let mut registry = Registry::default();
+    let bucket = Bucket::open(&cfg.storage.bucket, Some(&mut registry))
         .with_context(|| format!("opening the bucket {}", cfg.storage.bucket.url))?;
     let store = Arc::clone(bucket.store());
     let c = Compactor::new(
@@ -462,23 +540,49 @@ pub async fn run_compactor(args: RunArgs) -> anyhow::Result<()> {
         cfg.storage.compactor.clone(),
         cfg.storage.block.clone(),
     );
-    info!(bucket = %cfg.storage.bucket.url, "compactor started");
+    let metrics = CompactorMetrics::new(&mut registry);
+    // `/metrics`, `/-/ready` and `/-/healthy`, as every role serves them.
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
+    let registry = Arc::new(registry);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let registry = Arc::clone(&registry);
+                async move {
+                    let mut out = String::new();
+                    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        out,
+                    )
+                }
+            }),
+        )
+        .route("/-/ready", axum::routing::get(|| async { "Strata compactor is Ready.\n" }))
+        .route("/-/healthy", axum::routing::get(|| async { "Strata compactor is Healthy.\n" }));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .await
+    });
+    info!(bucket = %cfg.storage.bucket.url, http = %cfg.http_addr, "compactor started");
     // The first run happens right away.
-    match c.run_once(now_ms()).await {
-        Ok(r) => info!(
-            merged = r.merged,
-            marked = r.marked,
-            deleted = r.deleted,
-            failures = r.failures,
-            "compaction run"
-        ),
-        Err(e) => tracing::warn!(error = %e, "compaction run failed"),
-    }
-    let task = spawn_compactor(c, None, cfg.storage.compactor_interval, stop_rx);
+    compact_once(&c, &metrics).await;
+    let task = spawn_compactor(c, metrics, None, cfg.storage.compactor_interval, stop_rx);
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     let _ = task.await;
+    let _ = http.await;
     Ok(())
 }
 
