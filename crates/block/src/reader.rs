@@ -396,25 +396,11 @@ impl BlockReader {
         if hits.is_empty() {
             return Ok(hits);
         }
-        let mut selectors = Vec::new();
-        for m in &hits {
-            let mut at = 0;
-            for (row, _) in &m.rows {
-                if *row > at {
-                    selectors.push(RowSelector::skip(row - at));
-                }
-                selectors.push(RowSelector::select(1));
-                at = row + 1;
-            }
-            let total = self.rg_rows(m.rg);
-            if total > at {
-                selectors.push(RowSelector::skip(total - at));
-            }
-        }
+        let selection = self.row_selection(&hits);
         let rows: Vec<(usize, usize)> =
             hits.iter().flat_map(|m| m.rows.iter().map(|(r, _)| (m.rg, *r))).collect();
         let rgs = hits.iter().map(|m| m.rg).collect();
-        self.label_rows(&[], rgs, label_cols, Some((RowSelection::from(selectors), rows))).await
+        self.label_rows(&[], rgs, label_cols, Some((selection, rows))).await
     }
 
     /// The rows of row groups `rgs` matching all `matchers`, with the labels in columns
@@ -498,6 +484,27 @@ impl BlockReader {
         Ok(out)
     }
 
+    /// The rows of `matched` within their row groups, as a selection over those row groups
+    /// read in order.
+    fn row_selection(&self, matched: &[Matched]) -> RowSelection {
+        let mut selectors = Vec::new();
+        for m in matched {
+            let mut at = 0;
+            for (row, _) in &m.rows {
+                if *row > at {
+                    selectors.push(RowSelector::skip(row - at));
+                }
+                selectors.push(RowSelector::select(1));
+                at = row + 1;
+            }
+            let total = self.rg_rows(m.rg);
+            if total > at {
+                selectors.push(RowSelector::skip(total - at));
+            }
+        }
+        RowSelection::from(selectors)
+    }
+
     fn rg_rows(&self, rg: usize) -> usize {
         let md = self.labels.md.metadata();
         usize::try_from(md.row_group(rg).num_rows()).unwrap_or(0)
@@ -559,21 +566,7 @@ impl BlockReader {
         cols: &[usize],
         mut f: impl FnMut(Labels, &[(usize, &[u8])]) -> Result<()>,
     ) -> Result<()> {
-        let mut selectors = Vec::new();
-        for m in &matched {
-            let total = self.rg_rows(m.rg);
-            let mut at = 0;
-            for (row, _) in &m.rows {
-                if *row > at {
-                    selectors.push(RowSelector::skip(row - at));
-                }
-                selectors.push(RowSelector::select(1));
-                at = row + 1;
-            }
-            if total > at {
-                selectors.push(RowSelector::skip(total - at));
-            }
-        }
+        let selection = self.row_selection(&matched);
         let rgs: Vec<usize> = matched.iter().map(|m| m.rg).collect();
         let mask = ProjectionMask::roots(self.chunks.md.parquet_schema(), cols.iter().copied());
         let stream = self
@@ -581,7 +574,7 @@ impl BlockReader {
             .builder(&self.store)
             .with_row_groups(rgs)
             .with_projection(mask)
-            .with_row_selection(RowSelection::from(selectors))
+            .with_row_selection(selection)
             .build()?;
         let batches: Vec<RecordBatch> = stream.try_collect().await?;
         let mut rows = matched.into_iter().flat_map(|m| m.rows.into_iter().map(|(_, l)| l));
