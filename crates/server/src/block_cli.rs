@@ -46,10 +46,8 @@ fn locate(t: &BlockTarget) -> anyhow::Result<(Arc<dyn ObjectStore>, String, Stri
     }
     let mut cfg = BucketConfig::from_url(&root);
     if let Some(file) = &t.config {
-        let raw = crate::config::RawConfig::from_file(file)?;
-        cfg.s3 = raw.bucket.s3.clone();
-        cfg.request_timeout = std::time::Duration::from_millis(raw.bucket.request_timeout.0.max(1));
-        cfg.max_retries = raw.bucket.max_retries;
+        let bucket = crate::config::RawConfig::from_file(file)?.validate()?.storage.bucket;
+        cfg = BucketConfig { url: root.clone(), ..bucket };
     }
     if let Some(e) = &t.s3_endpoint {
         // Plain HTTP is then allowed when the endpoint is an http:// URL.

@@ -45,33 +45,17 @@ pub struct Size(pub usize);
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Size;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a size in bytes, such as 16777216 or 16MiB")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
-                usize::try_from(v).map(Size).map_err(|_| E::custom("size out of range"))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
-                usize::try_from(v).map(Size).map_err(|_| E::custom("a size cannot be negative"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
-                let bytes = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-                    v.parse::<u64>().map_err(|_| format!("size {v:?} out of range"))
-                } else {
-                    strata_scrape::config::parse_byte_size(v)
-                };
-                bytes
-                    .and_then(|b| {
-                        usize::try_from(b).map_err(|_| format!("size {v:?} out of range"))
-                    })
-                    .map(Size)
-                    .map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
+        // Read inside the value's own visitor, so an error names this key and its line.
+        strata_scrape::config::parse_scalar(d, "a size in bytes, such as 16777216 or 16MiB", |v| {
+            let bytes = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                v.parse::<u64>().map_err(|_| format!("size {v:?} out of range"))
+            } else {
+                strata_scrape::config::parse_byte_size(v)
+            };
+            bytes
+                .and_then(|b| usize::try_from(b).map_err(|_| format!("size {v:?} out of range")))
+                .map(Size)
+        })
     }
 }
 

@@ -45,8 +45,9 @@ use crate::relabel::is_valid_label_name;
 pub use http::{
     Auth, HttpClientConfig, RawAuthorization, RawBasicAuth, Refused, Secret, TlsConfig, TlsVersion,
 };
-pub(crate) use units::parse_scalar;
-pub use units::{format_duration, parse_byte_size, parse_duration, ByteSize, PromDuration};
+pub use units::{
+    format_duration, parse_byte_size, parse_duration, parse_scalar, ByteSize, PromDuration,
+};
 
 /// A configuration problem, naming the key that is wrong.
 #[derive(Debug, thiserror::Error)]

@@ -49,7 +49,7 @@ impl fmt::Display for PromDuration {
 /// Reads a scalar with `parse`, failing inside the visitor so that the YAML error points at
 /// the value itself (its key path and line), not at the enclosing mapping. Numbers are
 /// parsed as their text (YAML reads a bare `0` as a number).
-pub(crate) fn parse_scalar<'de, D, T>(
+pub fn parse_scalar<'de, D, T>(
     d: D,
     expecting: &'static str,
     parse: fn(&str) -> Result<T, String>,
