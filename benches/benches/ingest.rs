@@ -36,7 +36,7 @@ fn request(first: usize, t: i64) -> Bytes {
 
 fn apply_all(states: &[Arc<ShardState>], body: &Bytes) -> u64 {
     let body = decompress(body, &LIMITS).expect("valid body");
-    let routed = route(WireVersion::V1, "anonymous", body, SHARDS).expect("valid request");
+    let routed = route(WireVersion::V1, "anonymous", body, SHARDS, &LIMITS).expect("valid request");
     let mut appended = 0;
     // `route` already encoded each shard's log entry.
     for (shard, payload) in routed.batches {
@@ -53,7 +53,7 @@ fn ingest(c: &mut Criterion) {
     g.bench_function("decode_route_2000", |b| {
         b.iter(|| {
             let body = decompress(&body, &LIMITS).expect("valid body");
-            route(WireVersion::V1, "anonymous", body, SHARDS).expect("valid request")
+            route(WireVersion::V1, "anonymous", body, SHARDS, &LIMITS).expect("valid request")
         })
     });
 
@@ -109,7 +109,8 @@ fn ingest(c: &mut Criterion) {
     for step in 0..STEPS {
         for first in [0, PER_REQUEST] {
             let body = decompress(&request(first, 15_000 * step as i64), &LIMITS).expect("body");
-            let routed = route(WireVersion::V1, "anonymous", body, 1).expect("valid request");
+            let routed =
+                route(WireVersion::V1, "anonymous", body, 1, &LIMITS).expect("valid request");
             for (_, payload) in routed.batches {
                 shard.apply(&payload);
             }

@@ -152,6 +152,15 @@ async fn invalid_series_are_refused_and_the_rest_kept() {
     );
     let later = write_request(vec![series(&[("__name__", "clock")], &[(now + 1000, 3.0)])]);
     assert_eq!(s.push_v1(&later, None).await.status, 204);
+    // A timestamp near the oldest an i64 holds is out of bounds too (its block range could
+    // not be computed, so it would stop the shard's flushes for good).
+    let ancient = write_request(vec![
+        series(&[("__name__", "ancient")], &[(i64::MIN, 1.0)]),
+        series(&[("__name__", "kept_ancient")], &[(-1_000, 1.0)]),
+    ]);
+    let r = s.push_v1(&ancient, None).await;
+    assert_refused(&r, 400, &["out of bounds", "older than", "ancient"], "a sample at i64::MIN");
+    assert_eq!(names(&s.series_set(r#"{__name__=~".*ancient"}"#, None).await), ["kept_ancient"]);
 
     // Unsorted labels and empty-valued labels are normalised, not refused.
     let r = s
@@ -303,6 +312,9 @@ async fn tenants_are_separate_and_read_parameters_work() {
     for (params, needle) in [
         (vec![("match[]", "up"), ("start", "yesterday")], "start"),
         (vec![("match[]", "up"), ("end", "soon")], "end"),
+        // Dates Go's RFC 3339 parser refuses (this one is not read as March 3).
+        (vec![("match[]", "up"), ("start", "2023-02-31T00:00:00Z")], "start"),
+        (vec![("match[]", "up"), ("end", "2015-06-30T23:59:60Z")], "end"),
         (vec![("match[]", "up{")], "match[]"),
         (vec![], "match[]"),
     ] {
@@ -312,6 +324,21 @@ async fn tenants_are_separate_and_read_parameters_work() {
         assert_eq!(v["errorType"], "bad_data", "{v}");
         assert!(v["error"].as_str().unwrap_or("").contains(needle), "{params:?}: {v}");
     }
+
+    // A label name that does not decode is refused the same way.
+    let (status, v) = s.get_json("/api/v1/label/%ff/values", &[], None).await;
+    assert_eq!((status, &v["errorType"]), (400, &serde_json::json!("bad_data")), "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("invalid label name"), "{v}");
+    // Grafana sends long `match[]` lists as POST forms: Go reads up to 10 MiB of them.
+    let many: Vec<String> = (0..30_000).map(|i| format!("range_new{{i=\"{i:0>90}\"}}")).collect();
+    let mut params: Vec<(&str, &str)> = many.iter().map(|m| ("match[]", m.as_str())).collect();
+    let r = s.post_form("/api/v1/labels", &params, None).await;
+    assert_eq!(r.status, 200, "a 3 MiB form: {}", &r.body[..r.body.len().min(300)]);
+    let more: Vec<String> = many.iter().map(|m| format!("{m}{m}{m}")).collect();
+    params.extend(more.iter().map(|m| ("match[]", m.as_str())));
+    let r = s.post_form("/api/v1/labels", &params, None).await;
+    assert_eq!(r.status, 400, "a 12 MiB form");
+    assert_eq!(r.json()["errorType"], "bad_data", "{}", r.body);
 
     // Build info, health.
     let bi = s.data("/api/v1/status/buildinfo", &[], None).await;

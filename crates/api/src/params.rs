@@ -4,9 +4,14 @@ use axum::http::{header, HeaderMap, Method, Uri};
 use bytes::Bytes;
 use strata_model::{Error, MatchOp, Matcher, Result};
 
+use crate::response::ApiError;
+
 /// Earliest and latest times used when a request names none (milliseconds).
 pub(crate) const MIN_TIME: i64 = i64::MIN / 2;
 pub(crate) const MAX_TIME: i64 = i64::MAX / 2;
+
+/// The largest request body read for form parameters (Go's `maxFormSize`).
+const MAX_FORM_BYTES: usize = 10 << 20;
 
 /// All parameters of a request, repeated keys kept in order. An extractor: a handler takes
 /// `p: Params` as its last argument (it reads the body).
@@ -19,13 +24,18 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
         req: axum::extract::Request,
         state: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
-        use axum::response::IntoResponse;
+        let _ = state;
         let (method, uri, headers) =
             (req.method().clone(), req.uri().clone(), req.headers().clone());
-        // Through `Bytes`' own extractor, so the router's body limit applies as before.
-        let body = <Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        // Go's form parsing reads up to 10 MiB of body (long `match[]` lists from Grafana
+        // come this way); past that, or when the body cannot be read, Prometheus answers
+        // `bad_data`.
+        let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES).await.map_err(|e| {
+            ApiError::bad_data(format!(
+                "error parsing form values (at most {MAX_FORM_BYTES} bytes are read): {e}"
+            ))
+            .into_response()
+        })?;
         Ok(Params::parse(&method, &uri, &headers, &body))
     }
 }
@@ -250,13 +260,25 @@ fn digits(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+/// Days in `month` (1-12) of `year`, proleptic Gregorian.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, as Go's `time.Parse(time.RFC3339Nano, …)` takes
+/// it: an upper-case `T` and `Z`, a day that exists in its month, no leap second, and offsets
+/// of at most 24 hours and 60 minutes.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[10] != b'T'
         || b[13] != b':'
         || b[16] != b':'
     {
@@ -266,7 +288,12 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     let month = digits(s.get(5..7)?)?;
     let day = digits(s.get(8..10)?)?;
     let (hh, mm, ss) = (digits(s.get(11..13)?)?, digits(s.get(14..16)?)?, digits(s.get(17..19)?)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=days_in_month(year, month)).contains(&day)
+        || hh > 23
+        || mm > 59
+        || ss > 59
+    {
         return None;
     }
     let mut rest = s.get(19..)?;
@@ -282,7 +309,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         rest = &frac[n..];
     }
     let offset_min = match rest {
-        "Z" | "z" => 0,
+        "Z" => 0,
         _ => {
             let sign = match rest.as_bytes().first()? {
                 b'+' => 1,
@@ -292,7 +319,11 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
             if rest.len() != 6 || rest.as_bytes()[3] != b':' {
                 return None;
             }
-            sign * (digits(&rest[1..3])? * 60 + digits(&rest[4..6])?)
+            let (oh, om) = (digits(rest.get(1..3)?)?, digits(rest.get(4..6)?)?);
+            if oh > 24 || om > 60 {
+                return None;
+            }
+            sign * (oh * 60 + om)
         }
     };
     // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
@@ -322,7 +353,29 @@ mod tests {
         assert_eq!(parse_time("2000-03-01T00:00:00Z").unwrap(), 951_868_800_000);
         assert_eq!(parse_time(MIN_TIME_FORMATTED).unwrap(), MIN_TIME);
         assert_eq!(parse_time(MAX_TIME_FORMATTED).unwrap(), MAX_TIME);
-        for bad in ["", "abc", "NaN", "Inf", "2015-13-01T00:00:00Z", "2015-07-01T20:10:51"] {
+        assert_eq!(parse_time("2024-02-29T00:00:00Z").unwrap(), 1_709_164_800_000);
+        assert_eq!(parse_time("2015-07-01T20:10:51+24:00").unwrap(), 1_435_695_051_000);
+        // What Go's RFC 3339 parser refuses: days a month does not have, leap seconds,
+        // offsets past 24:60, a lower-case or missing `T`, a lower-case `Z`.
+        for bad in [
+            "",
+            "abc",
+            "NaN",
+            "Inf",
+            "2015-13-01T00:00:00Z",
+            "2015-07-01T20:10:51",
+            "2023-02-29T00:00:00Z",
+            "2023-02-31T00:00:00Z",
+            "2023-04-31T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2015-06-30T23:59:60Z",
+            "2015-07-01T20:10:51+25:00",
+            "2015-07-01T20:10:51+01:61",
+            "2015-07-01t20:10:51Z",
+            "2015-07-01 20:10:51Z",
+            "2015-07-01T20:10:51z",
+            "2015-07-01T20:10:51.Z",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
     }

@@ -1,4 +1,5 @@
 //! The Prometheus read API for series, labels and metadata, plus health and metrics.
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -71,12 +72,15 @@ pub(crate) async fn labels(State(st): State<ApiState>, headers: HeaderMap, p: Pa
 
 pub(crate) async fn label_values(
     State(st): State<ApiState>,
-    Path(name): Path<String>,
+    name: std::result::Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     p: Params,
 ) -> Response {
     answer(
         async {
+            // A name that does not decode (`%ff`) is an invalid label name, as in Prometheus.
+            let Path(name) =
+                name.map_err(|e| Error::Invalid(format!("invalid label name: {}", e.body_text())))?;
             let tenant = tenant(&headers)?;
             let valid =
                 name.as_bytes().first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')

@@ -127,8 +127,9 @@ impl PushSink for Ingester {
         let started = Instant::now();
         let tenant = req.tenant.as_str();
         let mut outcome = PushOutcome::default();
-        let routed = decompress(&req.body, &self.config.limits)
-            .and_then(|body| route(req.version, tenant, body, self.config.shards));
+        let routed = decompress(&req.body, &self.config.limits).and_then(|body| {
+            route(req.version, tenant, body, self.config.shards, &self.config.limits)
+        });
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {
@@ -137,9 +138,15 @@ impl PushSink for Ingester {
             }
         };
         let m = &self.metrics;
-        m.samples_received.inc_by(routed.samples + routed.invalid_samples + routed.future_samples);
+        m.samples_received.inc_by(
+            routed.samples
+                + routed.invalid_samples
+                + routed.future_samples
+                + routed.ancient_samples,
+        );
         m.rejected("invalid_series", routed.invalid_samples);
         m.rejected("too_far_in_future", routed.future_samples);
+        m.rejected("too_far_in_past", routed.ancient_samples);
         m.rejected("native_histogram_unsupported", routed.histograms_dropped);
         m.rejected("exemplar_unsupported", routed.exemplars_dropped);
         if routed.histograms_dropped + routed.exemplars_dropped > 0 {

@@ -36,6 +36,8 @@ pub struct Routed {
     pub exemplars_dropped: u64,
     /// Samples refused for a timestamp more than [`MAX_AHEAD_MS`] past the receiver's clock.
     pub future_samples: u64,
+    /// Samples refused for a timestamp before [`MIN_TIMESTAMP_MS`].
+    pub ancient_samples: u64,
     /// Series refused by validation, and their samples.
     pub invalid_series: u64,
     pub invalid_samples: u64,
@@ -103,6 +105,11 @@ struct Router<'a> {
     key: Vec<u8>,
     /// Samples after this (Unix ms) are refused as too far in the future.
     max_t: i64,
+    /// Bytes the log entries have taken, and may take. A 2.0 request names each label string
+    /// once in its symbol table and every series that uses it copies it, so a small body
+    /// could otherwise expand into more entries than memory holds.
+    used: usize,
+    max_used: usize,
     out: Routed,
 }
 
@@ -111,8 +118,13 @@ struct Router<'a> {
 /// (every later sample out of order) until that time came.
 pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
 
+/// The oldest timestamp taken (about 146 million years before 1970): blocks are aligned to
+/// multiples of their range, and a range this far from `i64::MIN` never overflows when it is
+/// computed, so no sample can make a range that cannot be flushed.
+pub const MIN_TIMESTAMP_MS: i64 = -(1 << 62);
+
 impl<'a> Router<'a> {
-    fn new(tenant: &'a str, shards: u32, body_len: usize) -> Self {
+    fn new(tenant: &'a str, shards: u32, body_len: usize, limits: &DecodeLimits) -> Self {
         Router {
             tenant,
             tenant_hash: tenant_hash(tenant),
@@ -121,8 +133,23 @@ impl<'a> Router<'a> {
             slot_capacity: body_len / shards.max(1) as usize * 9 / 8 + 64,
             key: Vec::new(),
             max_t: crate::now_ms().saturating_add(MAX_AHEAD_MS),
+            used: 0,
+            max_used: max_routed_bytes(limits),
             out: Routed::default(),
         }
+    }
+
+    /// Counts `bytes` more of log entries; an error once they pass the limit.
+    fn charge(&mut self, bytes: usize) -> Result<()> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.max_used {
+            return Err(Error::TooLarge(format!(
+                "the request's series take more than {} bytes once their label references are \
+                 resolved",
+                self.max_used
+            )));
+        }
+        Ok(())
     }
 
     fn slot(&mut self, shard: ShardId) -> &mut BatchWriter {
@@ -135,13 +162,20 @@ impl<'a> Router<'a> {
     /// `raw`, when given, is the same labels as the request encoded them, back to back and
     /// each in [`short_label`] form: if validation left them alone, that is their series key
     /// byte for byte ([`strata_model::encode_key`]), hashed and copied in one piece.
-    /// Routes one series; `false` when its labels were refused (and it was counted invalid).
+    /// Routes one series; `false` when its labels were refused (and it was counted invalid),
+    /// an error when the request's entries grow past their limit.
     fn add(
         &mut self,
         pairs: &mut Vec<(&[u8], &[u8])>,
         raw: Option<&[u8]>,
         samples: &[(i64, f64)],
-    ) -> bool {
+    ) -> Result<bool> {
+        // Counted before any look at the labels: checking them costs as much as copying.
+        let labels = match raw {
+            Some(raw) => raw.len(),
+            None => pairs.iter().map(|(n, v)| n.len() + v.len() + 4).sum(),
+        };
+        self.charge(labels + 16 * samples.len() + 16)?;
         // The raw labels hold every name and value behind one-byte tags and lengths (all
         // below 0x80): if all their bytes are ASCII, so are the values.
         let ascii = raw.is_some_and(<[u8]>::is_ascii);
@@ -149,28 +183,37 @@ impl<'a> Router<'a> {
             Ok(canonical) => canonical,
             Err(e) => {
                 self.out.invalid(e, samples.len());
-                return false;
+                return Ok(false);
             }
         };
         let max_t = self.max_t;
         let kept: Vec<(i64, f64)>;
-        let samples = if samples.iter().any(|s| s.0 > max_t) {
-            kept = samples.iter().filter(|s| s.0 <= max_t).copied().collect();
-            let n = samples.len() - kept.len();
-            self.out.future_samples += n as u64;
-            if self.out.errors.len() < 3 {
+        let in_bounds = |t: i64| (MIN_TIMESTAMP_MS..=max_t).contains(&t);
+        let samples = if samples.iter().all(|s| in_bounds(s.0)) {
+            samples
+        } else {
+            kept = samples.iter().filter(|s| in_bounds(s.0)).copied().collect();
+            let future = samples.iter().filter(|s| s.0 > max_t).count();
+            let ancient = samples.len() - kept.len() - future;
+            self.out.future_samples += future as u64;
+            self.out.ancient_samples += ancient as u64;
+            if self.out.errors.len() < 3 && future > 0 {
                 self.out.errors.push(format!(
-                    "out of bounds: {n} samples too far in the future (more than {} minutes ahead) for series {}",
+                    "out of bounds: {future} samples too far in the future (more than {} minutes ahead) for series {}",
                     MAX_AHEAD_MS / 60_000,
                     render(pairs)
                 ));
             }
+            if self.out.errors.len() < 3 && ancient > 0 {
+                self.out.errors.push(format!(
+                    "out of bounds: {ancient} samples older than {MIN_TIMESTAMP_MS} ms since the epoch for series {}",
+                    render(pairs)
+                ));
+            }
             &kept[..]
-        } else {
-            samples
         };
         if samples.is_empty() {
-            return true;
+            return Ok(true);
         }
         let mut built = std::mem::take(&mut self.key);
         let key = match raw {
@@ -186,17 +229,21 @@ impl<'a> Router<'a> {
         self.out.samples += samples.len() as u64;
         self.slot(shard).push_series(hash, key, samples, &[]);
         self.key = built;
-        true
+        Ok(true)
     }
 
-    fn add_metadata(&mut self, md: MetricMetadata) {
+    fn add_metadata(&mut self, md: MetricMetadata) -> Result<()> {
+        self.charge(
+            md.metric_family_name.len() + md.r#type.len() + md.help.len() + md.unit.len() + 16,
+        )?;
         let empty = md.r#type == "unknown" && md.help.is_empty() && md.unit.is_empty();
         if md.metric_family_name.is_empty() || empty {
-            return;
+            return Ok(());
         }
         let h = xxhash_rust::xxh3::xxh3_64(md.metric_family_name.as_bytes());
         let shard = shard_of(self.tenant_hash, h, self.shards);
         self.slot(shard).push_metadata(md);
+        Ok(())
     }
 
     fn finish(mut self) -> Routed {
@@ -236,11 +283,25 @@ fn v2_type(t: i32) -> &'static str {
 }
 
 /// Decodes a decompressed body and routes its series to shards.
-pub fn route(version: WireVersion, tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
+/// `limits` bound the log entries too: at most twice `max_decompressed_bytes` (a 1.0
+/// request's entries take about as many bytes as its body, so only 2.0 requests, whose series
+/// share the strings of a symbol table, can reach it).
+pub fn route(
+    version: WireVersion,
+    tenant: &str,
+    body: Bytes,
+    shards: u32,
+    limits: &DecodeLimits,
+) -> Result<Routed> {
     match version {
-        WireVersion::V1 => route_v1(tenant, body, shards),
-        WireVersion::V2 => route_v2(tenant, body, shards),
+        WireVersion::V1 => route_v1(tenant, body, shards, limits),
+        WireVersion::V2 => route_v2(tenant, body, shards, limits),
     }
+}
+
+/// The most bytes the log entries of one request may take.
+fn max_routed_bytes(limits: &DecodeLimits) -> usize {
+    limits.max_decompressed_bytes.saturating_mul(2)
 }
 
 // Field numbers of the remote-write 1.0 messages (proto/prometheus/remote.proto).
@@ -257,9 +318,9 @@ const SAMPLE_TIMESTAMP: u32 = 2;
 
 /// Decodes a `prometheus.WriteRequest` in place, one series at a time, with the generated
 /// decoder's semantics (see [`crate::wire`]): labels stay slices of `body`.
-fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
+fn route_v1(tenant: &str, body: Bytes, shards: u32, limits: &DecodeLimits) -> Result<Routed> {
     let invalid = |e: WireError| Error::Invalid(format!("decoding remote-write 1.0 protobuf: {e}"));
-    let mut r = Router::new(tenant, shards, body.len());
+    let mut r = Router::new(tenant, shards, body.len(), limits);
     // Reused for every series.
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
@@ -273,7 +334,7 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
                 samples.clear();
                 let raw =
                     decode_v1_series(msg, &mut pairs, &mut samples, &mut r.out).map_err(invalid)?;
-                let _ = r.add(&mut pairs, raw, &samples);
+                r.add(&mut pairs, raw, &samples)?;
             }
             WRITE_METADATA => {
                 let msg = f.bytes(wt).map_err(invalid)?;
@@ -289,7 +350,7 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
             r#type: kind,
             help: md.help,
             unit: md.unit,
-        });
+        })?;
     }
     Ok(r.finish())
 }
@@ -411,7 +472,7 @@ fn symbol_str(symbols: &[Bytes], i: u32) -> Result<String, String> {
     String::from_utf8(b.to_vec()).map_err(|_| format!("symbol {i} is not valid UTF-8"))
 }
 
-fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
+fn route_v2(tenant: &str, body: Bytes, shards: u32, limits: &DecodeLimits) -> Result<Routed> {
     let body_len = body.len();
     let req = V2Request::decode(body)
         .map_err(|e| Error::Invalid(format!("decoding remote-write 2.0 protobuf: {e}")))?;
@@ -419,7 +480,7 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
         return Err(Error::Invalid("symbols[0] must be the empty string".into()));
     }
     let syms = &req.symbols;
-    let mut r = Router::new(tenant, shards, body_len);
+    let mut r = Router::new(tenant, shards, body_len, limits);
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
     for ts in &req.timeseries {
@@ -447,6 +508,9 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
         }
         let mut metadata = None;
         if let Some(md) = &ts.metadata {
+            // Counted before the strings are copied out of the symbol table.
+            let len = |i| symbol(syms, i).map_or(0, <[u8]>::len);
+            r.charge(len(md.help_ref) + len(md.unit_ref))?;
             let name = pairs
                 .iter()
                 .find(|(k, _)| *k == b"__name__")
@@ -473,9 +537,9 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32) -> Result<Routed> {
         samples.clear();
         samples.extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
         // A refused series leaves no metadata behind.
-        if r.add(&mut pairs, None, &samples) {
+        if r.add(&mut pairs, None, &samples)? {
             if let Some(md) = metadata {
-                r.add_metadata(md);
+                r.add_metadata(md)?;
             }
         }
     }

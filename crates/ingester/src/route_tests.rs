@@ -36,7 +36,7 @@ fn v1_body(ts: Vec<v1::TimeSeries>) -> Bytes {
 }
 
 fn run(version: WireVersion, body: &Bytes, shards: u32) -> Result<Routed> {
-    route(version, "anonymous", decompress(body, &LIMITS)?, shards)
+    route(version, "anonymous", decompress(body, &LIMITS)?, shards, &LIMITS)
 }
 
 /// The routed log entries, decoded with the generated type.
@@ -161,6 +161,44 @@ fn v2_symbols_and_metadata() {
     assert_eq!(md[0].r#type, "counter");
     assert_eq!(md[0].help, "Requests served.");
     assert_eq!(md[0].unit, "requests");
+}
+
+/// A 2.0 body whose series all share one long symbol: small on the wire and once
+/// decompressed, but every series copies the symbol into its log entry.
+#[test]
+fn v2_symbols_that_expand_past_the_limit_are_413() {
+    let long = "x".repeat(100_000);
+    let series = |help_ref| v2::TimeSeries {
+        labels_refs: vec![1, 2, 3, 4],
+        samples: vec![v2::Sample { value: 1.0, timestamp: 1, start_timestamp: 0 }],
+        metadata: Some(v2::Metadata { r#type: 1, help_ref, unit_ref: 0 }),
+        ..Default::default()
+    };
+    let syms = ["", "__name__", "up", "a", long.as_str()];
+    let big_label = v2_body(&syms, (0..100).map(|_| series(0)).collect());
+    assert!(big_label.len() < LIMITS.max_request_bytes);
+    let e = run(WireVersion::V2, &big_label, 4).unwrap_err();
+    assert!(matches!(&e, Error::TooLarge(m) if m.contains("label references")), "{e}");
+    // The same through the metadata's help text.
+    let syms = ["", "__name__", "up", "a", "b", long.as_str()];
+    let big_help = v2_body(&syms, (0..100).map(|_| series(5)).collect());
+    assert!(matches!(run(WireVersion::V2, &big_help, 4), Err(Error::TooLarge(_))));
+    // Fewer of them fit.
+    let r = run(WireVersion::V2, &v2_body(&syms, (0..20).map(|_| series(5)).collect()), 4);
+    assert_eq!(r.unwrap().samples, 20);
+}
+
+/// A 1.0 body just under the decompressed limit is never refused for its entries' size.
+#[test]
+fn v1_bodies_within_the_limit_route() {
+    let value = "v".repeat(200);
+    let ts: Vec<_> = (0..17_000)
+        .map(|i| series(&[("__name__", "up"), ("id", &format!("{i}{value}"))], &[(1, 1.0)]))
+        .collect();
+    let raw = WriteRequest { timeseries: ts, metadata: vec![] }.encode_to_vec();
+    assert!(raw.len() > LIMITS.max_decompressed_bytes * 9 / 10);
+    assert!(raw.len() <= LIMITS.max_decompressed_bytes);
+    assert_eq!(run(WireVersion::V1, &snappy(&raw), 4).unwrap().samples, 17_000);
 }
 
 #[test]
