@@ -209,29 +209,28 @@ impl strata_raft::Applier for ShardState {
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {
         // Length-delimited `ShardBatch`es, all decoded before the state is replaced.
-        let mut buf = data;
-        let mut marks = FlushMarks { sealed_before: i64::MIN, flushed_before: i64::MIN };
-        if let Some((&CONTROL_MARKER, rest)) = buf.split_first() {
-            buf = rest;
-            let len = prost::decode_length_delimiter(&mut buf)
-                .map_err(|e| format!("decoding snapshot header: {e}"))?;
-            let header = buf.get(..len).ok_or("decoding snapshot: truncated header")?;
-            marks = serde_json::from_slice(header)
-                .map_err(|e| format!("decoding snapshot header: {e}"))?;
-            buf = &buf[len..];
-        }
-        let mut batches = Vec::new();
-        while !buf.is_empty() {
-            let len = prost::decode_length_delimiter(&mut buf)
-                .map_err(|e| format!("decoding snapshot: {e}"))?;
-            if len > buf.len() {
-                return Err("decoding snapshot: truncated batch".into());
-            }
-            let (entry, rest) = buf.split_at(len);
-            buf = rest;
-            batches
-                .push(DecodedBatch::decode(entry).map_err(|e| format!("decoding snapshot: {e}"))?);
-        }
+        let no_marks = FlushMarks { sealed_before: i64::MIN, flushed_before: i64::MIN };
+        // Snapshots written before the header existed start with a batch's length, whose
+        // first byte is 0xFF one time in 128: one whose header does not read is one of those.
+        let (marks, buf) = match snapshot_header(data) {
+            Ok(Some((marks, rest))) => (marks, rest),
+            Ok(None) => (no_marks, data),
+            Err(e) => match batches_of(data) {
+                Ok(batches) => return self.restore_batches(no_marks, batches),
+                Err(_) => return Err(e),
+            },
+        };
+        self.restore_batches(marks, batches_of(buf)?)
+    }
+}
+
+impl ShardState {
+    /// Replaces the state with the snapshot's.
+    fn restore_batches(
+        &self,
+        marks: FlushMarks,
+        batches: Vec<DecodedBatch<'_>>,
+    ) -> Result<(), String> {
         *self.head.write().unwrap_or_else(PoisonError::into_inner) =
             Head::new(self.head_config.clone());
         self.flushed_before.store(marks.flushed_before, Ordering::Release);
@@ -247,6 +246,34 @@ impl strata_raft::Applier for ShardState {
             .set_min_valid_time(marks.sealed_before);
         Ok(())
     }
+}
+
+/// The flush marks heading a snapshot and the bytes after them; `None` for a snapshot
+/// without a header.
+fn snapshot_header(data: &[u8]) -> Result<Option<(FlushMarks, &[u8])>, String> {
+    let Some((&CONTROL_MARKER, mut buf)) = data.split_first() else { return Ok(None) };
+    let len = prost::decode_length_delimiter(&mut buf)
+        .map_err(|e| format!("decoding snapshot header: {e}"))?;
+    let header = buf.get(..len).ok_or("decoding snapshot: truncated header")?;
+    let marks =
+        serde_json::from_slice(header).map_err(|e| format!("decoding snapshot header: {e}"))?;
+    Ok(Some((marks, &buf[len..])))
+}
+
+/// Length-delimited `ShardBatch`es, back to back.
+fn batches_of(mut buf: &[u8]) -> Result<Vec<DecodedBatch<'_>>, String> {
+    let mut batches = Vec::new();
+    while !buf.is_empty() {
+        let len = prost::decode_length_delimiter(&mut buf)
+            .map_err(|e| format!("decoding snapshot: {e}"))?;
+        if len > buf.len() {
+            return Err("decoding snapshot: truncated batch".into());
+        }
+        let (entry, rest) = buf.split_at(len);
+        buf = rest;
+        batches.push(DecodedBatch::decode(entry).map_err(|e| format!("decoding snapshot: {e}"))?);
+    }
+    Ok(batches)
 }
 
 #[cfg(test)]
@@ -403,5 +430,25 @@ pub(crate) mod tests {
         copy.restore(&old.encode_length_delimited_to_vec()).unwrap();
         let got = samples_of(&copy);
         assert_eq!(bits(&got), bits(&want));
+
+        // One without a header whose first batch is 127 bytes past a multiple of 128 long:
+        // its length starts with the header's marker byte, 0xFF.
+        let mut old = old;
+        let mut help = String::new();
+        while old.encoded_len() < 255 || old.encoded_len() % 128 != 127 {
+            help.push('x');
+            old.metadata = vec![raft_v1::MetricMetadata {
+                metric_family_name: "up".into(),
+                r#type: "gauge".into(),
+                help: help.clone(),
+                unit: String::new(),
+            }];
+        }
+        let data = old.encode_length_delimited_to_vec();
+        assert_eq!(data[0], CONTROL_MARKER);
+        let copy = ShardState::new(HeadConfig::default());
+        copy.restore(&data).unwrap();
+        assert_eq!(bits(&samples_of(&copy)), bits(&want));
+        assert_eq!(copy.metadata()["a"]["up"][0].help, help);
     }
 }
