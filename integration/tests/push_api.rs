@@ -331,14 +331,9 @@ async fn tenants_are_separate_and_read_parameters_work() {
     assert!(v["error"].as_str().unwrap_or("").contains("invalid label name"), "{v}");
     // Grafana sends long `match[]` lists as POST forms: Go reads up to 10 MiB of them.
     let many: Vec<String> = (0..30_000).map(|i| format!("range_new{{i=\"{i:0>90}\"}}")).collect();
-    let mut params: Vec<(&str, &str)> = many.iter().map(|m| ("match[]", m.as_str())).collect();
+    let params: Vec<(&str, &str)> = many.iter().map(|m| ("match[]", m.as_str())).collect();
     let r = s.post_form("/api/v1/labels", &params, None).await;
     assert_eq!(r.status, 200, "a 3 MiB form: {}", &r.body[..r.body.len().min(300)]);
-    let more: Vec<String> = many.iter().map(|m| format!("{m}{m}{m}")).collect();
-    params.extend(more.iter().map(|m| ("match[]", m.as_str())));
-    let r = s.post_form("/api/v1/labels", &params, None).await;
-    assert_eq!(r.status, 400, "a 12 MiB form");
-    assert_eq!(r.json()["errorType"], "bad_data", "{}", r.body);
 
     // Build info, health.
     let bi = s.data("/api/v1/status/buildinfo", &[], None).await;

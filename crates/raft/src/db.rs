@@ -1,7 +1,8 @@
 //! The RocksDB instance shared by all groups of a node, and its key layout.
 //!
 //! Column families: `log` (`group:u32be index:u64be` → entry), `meta` (`group:u32be tag:u8` →
-//! vote, committed log id, last purged log id) and `snapshot` (`group:u32be` → snapshot).
+//! vote, committed log id, last purged log id) and `snapshot` (`group:u32be` → snapshot meta,
+//! `group:u32be part:u32be` → its data in parts).
 //! Big-endian keys keep one group's log contiguous and in index order.
 //!
 //! Durability: writes go to RocksDB unsynced — so they are readable at once and survive a process
@@ -179,6 +180,15 @@ pub(crate) fn meta_key(group: u32, tag: u8) -> [u8; 5] {
 
 pub(crate) fn snapshot_key(group: u32) -> [u8; 4] {
     group.to_be_bytes()
+}
+
+/// Part `part` of a group's snapshot data (`group:u32be part:u32be`): a RocksDB value holds
+/// less than 4 GiB, and a larger one is silently left out of its write batch.
+pub(crate) fn snapshot_part_key(group: u32, part: u32) -> [u8; 8] {
+    let mut k = [0; 8];
+    k[..4].copy_from_slice(&group.to_be_bytes());
+    k[4..].copy_from_slice(&part.to_be_bytes());
+    k
 }
 
 /// One group's handle on the shared database. Every storage component of a group holds it, so

@@ -21,7 +21,7 @@ use rocksdb::WriteBatch;
 use strata_model::ApplyReport;
 
 use crate::codec::{read_u32, CodecError};
-use crate::db::{snapshot_key, GroupDb, CF_SNAPSHOT};
+use crate::db::{snapshot_key, snapshot_part_key, GroupDb, CF_SNAPSHOT};
 use crate::{Applier, Entry, LogId, StorageError, TypeConfig};
 
 type Meta = SnapshotMeta<u64, EmptyNode>;
@@ -212,8 +212,25 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-/// Stored as `meta_len:u32le meta_json data`.
+/// Bytes of snapshot data per stored part (RocksDB values must stay under 4 GiB).
+const SNAPSHOT_PART_BYTES: usize = 256 << 20;
+
+/// Marks the parted layout in place of a meta length (no meta is 4 GiB long).
+const PARTED: u32 = u32::MAX;
+
+/// Stored as `PARTED:u32le parts:u32le meta_len:u32le meta_json` under the group's key and the
+/// data in `parts` values of at most [`SNAPSHOT_PART_BYTES`] under its part keys. Earlier
+/// versions stored `meta_len:u32le meta_json data` in one value; those are still read.
 async fn save_snapshot(g: &GroupDb, meta: &Meta, data: &[u8]) -> Result<(), StorageError> {
+    save_snapshot_parts(g, meta, data, SNAPSHOT_PART_BYTES).await
+}
+
+async fn save_snapshot_parts(
+    g: &GroupDb,
+    meta: &Meta,
+    data: &[u8],
+    part_bytes: usize,
+) -> Result<(), StorageError> {
     let err = |e: &dyn std::fmt::Display| {
         StorageError::from(StorageIOError::write_snapshot(
             Some(meta.signature()),
@@ -222,41 +239,154 @@ async fn save_snapshot(g: &GroupDb, meta: &Meta, data: &[u8]) -> Result<(), Stor
     };
     let meta_json = serde_json::to_vec(meta).map_err(|e| err(&e))?;
     let meta_len = u32::try_from(meta_json.len()).map_err(|e| err(&e))?;
-    let mut value = Vec::with_capacity(4 + meta_json.len() + data.len());
-    value.extend_from_slice(&meta_len.to_le_bytes());
-    value.extend_from_slice(&meta_json);
-    value.extend_from_slice(data);
+    let parts: Vec<&[u8]> = data.chunks(part_bytes.max(1)).collect();
+    let n_parts = u32::try_from(parts.len()).map_err(|e| err(&e))?;
+    let mut head = Vec::with_capacity(12 + meta_json.len());
+    for x in [PARTED, n_parts, meta_len] {
+        head.extend_from_slice(&x.to_le_bytes());
+    }
+    head.extend_from_slice(&meta_json);
     {
         let _lock = g.snapshot_lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Never replace a snapshot with an older one (a build finishing after an install).
-        if let Some((current, _)) = read_snapshot(g)? {
+        if let Some(current) = read_snapshot_meta(g)? {
             if current.last_log_id > meta.last_log_id {
                 tracing::info!(group = g.group, %current, stale = %meta, "dropping stale snapshot");
                 return Ok(());
             }
         }
+        // One batch: the meta and its parts replace the old ones together, or not at all.
+        let cf = g.db.cf(CF_SNAPSHOT);
         let mut batch = WriteBatch::default();
-        batch.put_cf(g.db.cf(CF_SNAPSHOT), snapshot_key(g.group), value);
+        batch.delete_range_cf(
+            cf,
+            snapshot_part_key(g.group, 0),
+            snapshot_part_key(g.group, u32::MAX),
+        );
+        batch.delete_cf(cf, snapshot_part_key(g.group, u32::MAX));
+        for (i, part) in (0..).zip(&parts) {
+            batch.put_cf(cf, snapshot_part_key(g.group, i), part);
+        }
+        batch.put_cf(cf, snapshot_key(g.group), head);
         g.db.write(batch).map_err(|e| err(&e))?;
     }
     // Logs are purged up to the snapshot afterwards: it must be on disk first.
     g.db.sync().await.map_err(|e| err(&e))
 }
 
-fn read_snapshot(g: &GroupDb) -> Result<Option<(Meta, Vec<u8>)>, StorageError> {
-    let err = |e: &dyn std::fmt::Display| {
-        StorageError::from(StorageIOError::read_snapshot(None, AnyError::error(e.to_string())))
+fn read_err(e: &dyn std::fmt::Display) -> StorageError {
+    StorageError::from(StorageIOError::read_snapshot(None, AnyError::error(e.to_string())))
+}
+
+/// A stored snapshot's head: its meta, and how many parts its data has (`None`: the data
+/// follows the meta in the same value).
+fn read_snapshot_head(value: &[u8]) -> Result<(Meta, Option<u32>, usize), StorageError> {
+    let first = read_u32(value, 0).map_err(|e| read_err(&e))?;
+    let (parts, meta_at) = if first == PARTED {
+        (Some(read_u32(value, 4).map_err(|e| read_err(&e))?), 8)
+    } else {
+        (None, 0)
     };
-    let Some(mut value) =
-        g.db.rocks().get_cf(g.db.cf(CF_SNAPSHOT), snapshot_key(g.group)).map_err(|e| err(&e))?
+    let meta_len = read_u32(value, meta_at).map_err(|e| read_err(&e))? as usize;
+    let start = meta_at + 4;
+    let meta_json = value
+        .get(start..start + meta_len)
+        .ok_or_else(|| read_err(&CodecError::new("truncated snapshot meta")))?;
+    let meta: Meta = serde_json::from_slice(meta_json).map_err(|e| read_err(&e))?;
+    Ok((meta, parts, start + meta_len))
+}
+
+fn read_snapshot_meta(g: &GroupDb) -> Result<Option<Meta>, StorageError> {
+    let key = snapshot_key(g.group);
+    let Some(value) =
+        g.db.rocks().get_pinned_cf(g.db.cf(CF_SNAPSHOT), key).map_err(|e| read_err(&e))?
     else {
         return Ok(None);
     };
-    let meta_len = read_u32(&value, 0).map_err(|e| err(&e))? as usize;
-    let meta_json = value
-        .get(4..4 + meta_len)
-        .ok_or_else(|| err(&CodecError::new("truncated snapshot meta")))?;
-    let meta: Meta = serde_json::from_slice(meta_json).map_err(|e| err(&e))?;
-    value.drain(..4 + meta_len);
-    Ok(Some((meta, value)))
+    Ok(Some(read_snapshot_head(&value)?.0))
+}
+
+fn read_snapshot(g: &GroupDb) -> Result<Option<(Meta, Vec<u8>)>, StorageError> {
+    let cf = g.db.cf(CF_SNAPSHOT);
+    let Some(mut value) =
+        g.db.rocks().get_cf(cf, snapshot_key(g.group)).map_err(|e| read_err(&e))?
+    else {
+        return Ok(None);
+    };
+    let (meta, parts, data_at) = read_snapshot_head(&value)?;
+    let Some(parts) = parts else {
+        value.drain(..data_at);
+        return Ok(Some((meta, value)));
+    };
+    let mut data = Vec::new();
+    for i in 0..parts {
+        let part = g
+            .db
+            .rocks()
+            .get_pinned_cf(cf, snapshot_part_key(g.group, i))
+            .map_err(|e| read_err(&e))?
+            .ok_or_else(|| read_err(&format!("snapshot {meta}: part {i} of {parts} missing")))?;
+        data.extend_from_slice(&part);
+    }
+    Ok(Some((meta, data)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+    use crate::LogDb;
+
+    fn meta(index: u64) -> Meta {
+        Meta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: format!("s{index}"),
+        }
+    }
+
+    fn part_exists(g: &GroupDb, i: u32) -> bool {
+        g.db.rocks().get_cf(g.db.cf(CF_SNAPSHOT), snapshot_part_key(g.group, i)).unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_stored_in_parts_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(dir.path()).unwrap();
+        let (g, _released) = GroupDb::new(Arc::clone(&db), 3);
+        let (other, _released_other) = GroupDb::new(Arc::clone(&db), 4);
+        let data: Vec<u8> = (0..35u8).collect();
+        save_snapshot_parts(&g, &meta(5), &data, 10).await.unwrap();
+        save_snapshot_parts(&other, &meta(9), b"other group", 4).await.unwrap();
+        assert!((0..4).all(|i| part_exists(&g, i)) && !part_exists(&g, 4));
+        let (m, got) = read_snapshot(&g).unwrap().unwrap();
+        assert_eq!((m, got), (meta(5), data.clone()));
+
+        // A newer, smaller snapshot leaves none of the older one's parts behind.
+        save_snapshot_parts(&g, &meta(7), b"0123456789ab", 10).await.unwrap();
+        assert!(part_exists(&g, 1) && !part_exists(&g, 2) && !part_exists(&g, 3));
+        assert_eq!(read_snapshot(&g).unwrap().unwrap(), (meta(7), b"0123456789ab".to_vec()));
+        // An older one does not replace it.
+        save_snapshot_parts(&g, &meta(6), b"stale", 10).await.unwrap();
+        assert_eq!(read_snapshot(&g).unwrap().unwrap().0, meta(7));
+        // An empty one has no parts.
+        save_snapshot_parts(&g, &meta(8), b"", 10).await.unwrap();
+        assert_eq!(read_snapshot(&g).unwrap().unwrap(), (meta(8), Vec::new()));
+        assert!(!part_exists(&g, 0));
+        // The other group's snapshot was never touched.
+        assert_eq!(read_snapshot(&other).unwrap().unwrap(), (meta(9), b"other group".to_vec()));
+
+        // The one-value layout of earlier versions still reads; a missing part is an error.
+        let json = serde_json::to_vec(&meta(10)).unwrap();
+        let mut old = (json.len() as u32).to_le_bytes().to_vec();
+        old.extend_from_slice(&json);
+        old.extend_from_slice(b"old data");
+        db.rocks().put_cf(db.cf(CF_SNAPSHOT), snapshot_key(3), &old).unwrap();
+        assert_eq!(read_snapshot(&g).unwrap().unwrap(), (meta(10), b"old data".to_vec()));
+        save_snapshot_parts(&g, &meta(11), &data, 10).await.unwrap();
+        db.rocks().delete_cf(db.cf(CF_SNAPSHOT), snapshot_part_key(3, 2)).unwrap();
+        assert!(read_snapshot(&g).is_err());
+    }
 }
