@@ -341,3 +341,33 @@ async fn tenants_are_separate_and_read_parameters_work() {
     assert_eq!(s.get("/-/healthy", &[], None).await.status, 200);
     assert_eq!(s.get("/-/ready", &[], None).await.status, 200);
 }
+
+/// Late samples taken inside the out-of-order window are still there after a kill -9 and a
+/// restart with a smaller window: the log is replayed with the window it was written with.
+#[tokio::test]
+async fn a_restart_with_another_out_of_order_window_keeps_what_was_taken() {
+    let mut s = Strata::start_with_config(Some("ingester:\n  out_of_order_window: 10m\n")).await;
+    let now = now_ms();
+    let push = |t: i64| write_request(vec![series(&[("__name__", "late")], &[(t, 1.0)])]);
+    assert_eq!(s.push_v1(&push(now), None).await.status, 204);
+    let r = s.push_v1(&push(now - 300_000), None).await;
+    assert_eq!(r.status, 204, "a sample 5 minutes late inside a 10m window: {}", r.body);
+    assert_eq!(late_count(&s, now).await, "2");
+    s.kill9();
+    std::fs::write(s.dir.path().join("strata.yaml"), "ingester:\n  out_of_order_window: 0s\n")
+        .unwrap();
+    s.start_again();
+    s.wait_ready().await;
+    assert_eq!(late_count(&s, now).await, "2", "after a restart with no window");
+    // The new window applies to what comes next.
+    let r = s.push_v1(&push(now - 200_000), None).await;
+    assert_eq!(r.status, 400, "a late sample with no window: {}", r.body);
+}
+
+/// How many samples of `late` lie in the 20 minutes before `now`.
+async fn late_count(s: &Strata, now: i64) -> String {
+    let at = format!("{:.3}", now as f64 / 1000.0);
+    let q = [("query", "count_over_time(late[20m])"), ("time", at.as_str())];
+    let v = s.data("/api/v1/query", &q, None).await;
+    v["result"][0]["value"][1].as_str().unwrap_or("none").to_string()
+}

@@ -97,6 +97,11 @@ impl Head {
         &self.cfg
     }
 
+    /// Changes the out-of-order window (negative: none) for samples appended from now on.
+    pub fn set_ooo_window(&mut self, ms: i64) {
+        self.cfg.ooo_window_ms = ms.max(0);
+    }
+
     /// Appends samples of one series.
     ///
     /// `key` is the series' label set as a series key ([`strata_model::encode_key`], names in

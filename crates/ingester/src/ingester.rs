@@ -56,6 +56,15 @@ impl Ingester {
         &self.states
     }
 
+    /// Puts the configured out-of-order window into every shard's log, at each start: entries
+    /// after it are applied (and replayed after a restart with another setting) with it.
+    pub async fn pin_ooo_window(&self, ms: i64) -> std::result::Result<(), strata_raft::Error> {
+        for group in &self.groups {
+            group.propose(crate::Control::OooWindow { ms }.encode()).await?;
+        }
+        Ok(())
+    }
+
     /// Updates the head gauges; called before `/metrics` is rendered.
     pub fn refresh_gauges(&self) {
         let (mut series, mut samples, mut bytes) = (0u64, 0u64, 0u64);

@@ -29,6 +29,10 @@ pub enum Control {
     Seal { before: i64 },
     /// Everything before `before` is in these uploaded blocks; drop it from the head.
     Flushed { before: i64, blocks: Vec<String> },
+    /// From now on, take samples up to `ms` older than a tenant's newest (the configured
+    /// `ingester.out_of_order_window`). In the log, so that replaying it after a restart
+    /// with another setting takes and refuses what the first apply did.
+    OooWindow { ms: i64 },
 }
 
 impl Control {
@@ -52,6 +56,10 @@ impl Control {
 struct FlushMarks {
     sealed_before: i64,
     flushed_before: i64,
+    /// The out-of-order window in effect (snapshots of earlier versions have none: the
+    /// configured one is used for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ooo_window_ms: Option<i64>,
 }
 
 pub struct ShardState {
@@ -89,6 +97,10 @@ impl ShardState {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .set_min_valid_time(before);
+            }
+            Control::OooWindow { ms } => {
+                self.head.write().unwrap_or_else(PoisonError::into_inner).set_ooo_window(ms);
+                tracing::info!(ms, "out-of-order window set");
             }
             Control::Flushed { before, blocks } => {
                 let mut head = self.head.write().unwrap_or_else(PoisonError::into_inner);
@@ -193,6 +205,7 @@ impl strata_raft::Applier for ShardState {
         let marks = FlushMarks {
             sealed_before: self.sealed_before(),
             flushed_before: self.flushed_before(),
+            ooo_window_ms: Some(self.head().config().ooo_window_ms),
         };
         let mut out = vec![CONTROL_MARKER];
         let header = serde_json::to_vec(&marks).unwrap_or_default();
@@ -209,7 +222,8 @@ impl strata_raft::Applier for ShardState {
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {
         // Length-delimited `ShardBatch`es, all decoded before the state is replaced.
-        let no_marks = FlushMarks { sealed_before: i64::MIN, flushed_before: i64::MIN };
+        let no_marks =
+            FlushMarks { sealed_before: i64::MIN, flushed_before: i64::MIN, ooo_window_ms: None };
         // Snapshots written before the header existed start with a batch's length, whose
         // first byte is 0xFF one time in 128: one whose header does not read is one of those.
         let (marks, buf) = match snapshot_header(data) {
@@ -231,8 +245,11 @@ impl ShardState {
         marks: FlushMarks,
         batches: Vec<DecodedBatch<'_>>,
     ) -> Result<(), String> {
-        *self.head.write().unwrap_or_else(PoisonError::into_inner) =
-            Head::new(self.head_config.clone());
+        let mut head = Head::new(self.head_config.clone());
+        if let Some(ms) = marks.ooo_window_ms {
+            head.set_ooo_window(ms);
+        }
+        *self.head.write().unwrap_or_else(PoisonError::into_inner) = head;
         self.flushed_before.store(marks.flushed_before, Ordering::Release);
         self.metadata.write().unwrap_or_else(PoisonError::into_inner).clear();
         let mut report = ApplyReport::default();
@@ -351,6 +368,36 @@ pub(crate) mod tests {
         // Chunks of two: [10,20] went, [30,40] straddles 35 and stays, [50] stays.
         assert_eq!(ts, vec![30, 40, 50]);
         assert!(st.apply(b"\xff{not json").examples[0].contains("control"));
+    }
+
+    /// The out-of-order window comes from the log and the snapshot, not from the setting a
+    /// replica starts with: a restart with another setting replays the same decisions.
+    #[test]
+    fn the_out_of_order_window_is_replicated_state() {
+        let up: &[(&str, &str)] = &[("__name__", "up"), ("job", "a")];
+        let late = |st: &ShardState, t| st.apply(&batch("t", &[(up, &[(t, 1.0)])])).appended;
+        let st = ShardState::new(HeadConfig { ooo_window_ms: 0, ..HeadConfig::default() });
+        st.apply(&batch("t", &[(up, &[(100_000, 1.0)])]));
+        assert_eq!(late(&st, 90_000), 0);
+        st.apply(&Control::OooWindow { ms: 60_000 }.encode());
+        assert_eq!(st.head().config().ooo_window_ms, 60_000);
+        assert_eq!(late(&st, 90_000), 1);
+        assert_eq!(late(&st, 10_000), 0, "older than the window");
+        // A replica started with no window restores the logged one from the snapshot.
+        let copy = ShardState::new(HeadConfig { ooo_window_ms: 0, ..HeadConfig::default() });
+        copy.restore(&st.snapshot()).unwrap();
+        assert_eq!(copy.head().config().ooo_window_ms, 60_000);
+        assert_eq!(late(&copy, 80_000), 1);
+        // And the log can take it away again.
+        copy.apply(&Control::OooWindow { ms: 0 }.encode());
+        assert_eq!(late(&copy, 70_000), 0);
+        // A snapshot of earlier versions (no window in its header) keeps the configured one.
+        let old = br#"{"sealed_before":5,"flushed_before":5}"#;
+        let mut data = vec![CONTROL_MARKER, old.len() as u8];
+        data.extend_from_slice(old);
+        let fresh = ShardState::new(HeadConfig { ooo_window_ms: 7, ..HeadConfig::default() });
+        fresh.restore(&data).unwrap();
+        assert_eq!((fresh.head().config().ooo_window_ms, fresh.sealed_before()), (7, 5));
     }
 
     #[test]

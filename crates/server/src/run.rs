@@ -164,6 +164,10 @@ pub async fn start_all(cfg: Config) -> anyhow::Result<Running> {
     }
     info!(shards = cfg.ingester.shards, dir = %cfg.data_dir.display(), "shards ready");
     let ingester = Arc::new(Ingester::new(cfg.ingester.clone(), states, groups, metrics));
+    ingester
+        .pin_ooo_window(cfg.ingester.head.ooo_window_ms)
+        .await
+        .context("logging the out-of-order window")?;
 
     let (background_stop, stop_rx) = watch::channel(false);
     let mut background = Vec::new();
