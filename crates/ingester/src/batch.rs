@@ -148,6 +148,11 @@ impl BatchWriter {
         self.metadata.extend(md);
     }
 
+    /// Bytes of series written so far.
+    pub(crate) fn series_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The encoded `ShardBatch`.
     pub(crate) fn finish(mut self) -> Bytes {
         for md in &self.metadata {

@@ -17,6 +17,10 @@ type MetadataMap = HashMap<String, BTreeMap<String, Vec<MetricMetadata>>>;
 /// Most distinct metadata entries kept per metric family (Prometheus keeps one per target).
 const MAX_METADATA_PER_METRIC: usize = 10;
 
+/// Size at which a snapshot starts another batch for the same tenant: a restore holds one
+/// batch decoded at a time (about 16 bytes per sample, ten times its encoded size).
+const SNAPSHOT_BATCH_BYTES: usize = 8 << 20;
+
 /// First byte of a control payload. A `ShardBatch` never starts with it (0xFF would be a tag
 /// of wire type 7, which does not exist), so the two share the log.
 const CONTROL_MARKER: u8 = 0xFF;
@@ -172,6 +176,24 @@ impl strata_raft::Applier for ShardState {
     }
 
     fn snapshot(&self) -> Vec<u8> {
+        // A header with the flush marks, then length-delimited batches of at most about
+        // SNAPSHOT_BATCH_BYTES each (several per tenant when it has more), so that a restore
+        // decodes one at a time.
+        let marks = FlushMarks {
+            sealed_before: self.sealed_before(),
+            flushed_before: self.flushed_before(),
+            ooo_window_ms: Some(self.head().config().ooo_window_ms),
+        };
+        let mut out = vec![CONTROL_MARKER];
+        let header = serde_json::to_vec(&marks).unwrap_or_default();
+        // Encoding into a Vec cannot run out of space.
+        let _ = prost::encode_length_delimiter(header.len(), &mut out);
+        out.extend_from_slice(&header);
+        let put = |out: &mut Vec<u8>, w: BatchWriter| {
+            let batch = w.finish();
+            let _ = prost::encode_length_delimiter(batch.len(), out);
+            out.extend_from_slice(&batch);
+        };
         let mut per_tenant: BTreeMap<String, BatchWriter> = BTreeMap::new();
         let writer = |per_tenant: &mut BTreeMap<String, BatchWriter>, tenant: &str| {
             if !per_tenant.contains_key(tenant) {
@@ -187,6 +209,10 @@ impl strata_raft::Applier for ShardState {
             loose.clear();
             loose.extend(out_of_order.iter().map(|s| (s.t, s.v)));
             w.push_series(strata_model::key_hash(key), key, &loose, chunks);
+            if w.series_bytes() >= SNAPSHOT_BATCH_BYTES {
+                let full = std::mem::replace(w, BatchWriter::new(tenant, 1 << 16));
+                put(&mut out, full);
+            }
         });
         for (tenant, families) in self.metadata().iter() {
             writer(&mut per_tenant, tenant);
@@ -201,50 +227,32 @@ impl strata_raft::Applier for ShardState {
                 })
             }));
         }
-        // A header with the flush marks, then the batches.
-        let marks = FlushMarks {
-            sealed_before: self.sealed_before(),
-            flushed_before: self.flushed_before(),
-            ooo_window_ms: Some(self.head().config().ooo_window_ms),
-        };
-        let mut out = vec![CONTROL_MARKER];
-        let header = serde_json::to_vec(&marks).unwrap_or_default();
-        let _ = prost::encode_length_delimiter(header.len(), &mut out);
-        out.extend_from_slice(&header);
         for w in per_tenant.into_values() {
-            let batch = w.finish();
-            // Encoding into a Vec cannot run out of space.
-            let _ = prost::encode_length_delimiter(batch.len(), &mut out);
-            out.extend_from_slice(&batch);
+            put(&mut out, w);
         }
         out
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {
-        // Length-delimited `ShardBatch`es, all decoded before the state is replaced.
         let no_marks =
             FlushMarks { sealed_before: i64::MIN, flushed_before: i64::MIN, ooo_window_ms: None };
         // Snapshots written before the header existed start with a batch's length, whose
         // first byte is 0xFF one time in 128: one whose header does not read is one of those.
-        let (marks, buf) = match snapshot_header(data) {
-            Ok(Some((marks, rest))) => (marks, rest),
-            Ok(None) => (no_marks, data),
-            Err(e) => match batches_of(data) {
-                Ok(batches) => return self.restore_batches(no_marks, batches),
-                Err(_) => return Err(e),
-            },
+        let (marks, batches) = match snapshot_header(data) {
+            Ok(Some((marks, rest))) => (marks, batch_slices(rest)?),
+            Ok(None) => (no_marks, batch_slices(data)?),
+            Err(e) => (no_marks, batch_slices(data).map_err(|_| e)?),
         };
-        self.restore_batches(marks, batches_of(buf)?)
+        self.restore_batches(marks, &batches)
     }
 }
 
 impl ShardState {
-    /// Replaces the state with the snapshot's.
-    fn restore_batches(
-        &self,
-        marks: FlushMarks,
-        batches: Vec<DecodedBatch<'_>>,
-    ) -> Result<(), String> {
+    /// Replaces the state with the snapshot's, decoding one batch at a time (a snapshot's
+    /// decoded samples take about ten times its bytes). A batch that does not decode fails the
+    /// restore with the state partly replaced: every caller treats that as fatal (the group
+    /// does not start, or stops).
+    fn restore_batches(&self, marks: FlushMarks, batches: &[&[u8]]) -> Result<(), String> {
         let mut head = Head::new(self.head_config.clone());
         if let Some(ms) = marks.ooo_window_ms {
             head.set_ooo_window(ms);
@@ -253,7 +261,8 @@ impl ShardState {
         self.flushed_before.store(marks.flushed_before, Ordering::Release);
         self.metadata.write().unwrap_or_else(PoisonError::into_inner).clear();
         let mut report = ApplyReport::default();
-        for b in batches {
+        for entry in batches {
+            let b = DecodedBatch::decode(entry).map_err(|e| format!("decoding snapshot: {e}"))?;
             self.apply_batch(b, &mut report);
         }
         // After the samples: a chunk kept across the flushed boundary holds older ones.
@@ -277,8 +286,8 @@ fn snapshot_header(data: &[u8]) -> Result<Option<(FlushMarks, &[u8])>, String> {
     Ok(Some((marks, &buf[len..])))
 }
 
-/// Length-delimited `ShardBatch`es, back to back.
-fn batches_of(mut buf: &[u8]) -> Result<Vec<DecodedBatch<'_>>, String> {
+/// Length-delimited `ShardBatch`es, back to back: each one's bytes.
+fn batch_slices(mut buf: &[u8]) -> Result<Vec<&[u8]>, String> {
     let mut batches = Vec::new();
     while !buf.is_empty() {
         let len = prost::decode_length_delimiter(&mut buf)
@@ -288,7 +297,7 @@ fn batches_of(mut buf: &[u8]) -> Result<Vec<DecodedBatch<'_>>, String> {
         }
         let (entry, rest) = buf.split_at(len);
         buf = rest;
-        batches.push(DecodedBatch::decode(entry).map_err(|e| format!("decoding snapshot: {e}"))?);
+        batches.push(entry);
     }
     Ok(batches)
 }
@@ -368,6 +377,32 @@ pub(crate) mod tests {
         // Chunks of two: [10,20] went, [30,40] straddles 35 and stays, [50] stays.
         assert_eq!(ts, vec![30, 40, 50]);
         assert!(st.apply(b"\xff{not json").examples[0].contains("control"));
+    }
+
+    /// A snapshot bigger than one batch is written as several for the same tenant and
+    /// restored batch by batch into the same state.
+    #[test]
+    fn big_snapshots_are_split_into_batches() {
+        let st = ShardState::new(HeadConfig::default());
+        let pad = "p".repeat(200);
+        let ids: Vec<String> = (0..45_000).map(|i| format!("{i}{pad}")).collect();
+        for chunk in ids.chunks(5000) {
+            let series: Vec<SeriesSamples> = chunk
+                .iter()
+                .map(|id| series_samples(&[("__name__", "up"), ("id", id)], &[(1000, 1.0)]))
+                .collect();
+            let entry = ShardBatch { tenant: "t".into(), series, metadata: vec![] };
+            assert_eq!(st.apply(&entry.encode_to_vec()).appended, 5000);
+        }
+        let snap = st.snapshot();
+        let (_, rest) = snapshot_header(&snap).unwrap().unwrap();
+        let batches = batch_slices(rest).unwrap();
+        assert!(batches.len() >= 2, "{} bytes in {} batch", snap.len(), batches.len());
+        assert!(batches.iter().all(|b| b.len() < SNAPSHOT_BATCH_BYTES + (1 << 16)));
+        let copy = ShardState::new(HeadConfig::default());
+        copy.restore(&snap).unwrap();
+        assert_eq!(copy.head().select("t", &[], i64::MIN, i64::MAX).len(), 45_000);
+        assert_eq!(copy.snapshot(), snap);
     }
 
     /// The out-of-order window comes from the log and the snapshot, not from the setting a
