@@ -22,9 +22,8 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
 
     async fn from_request(
         req: axum::extract::Request,
-        state: &S,
+        _state: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
-        let _ = state;
         let (method, uri, headers) =
             (req.method().clone(), req.uri().clone(), req.headers().clone());
         // Go's form parsing reads up to 10 MiB of body (long `match[]` lists from Grafana

@@ -173,9 +173,8 @@ pub async fn verify(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Veri
         }
     };
     // A row group at a time, so a day-long block is checked in the memory of one row group.
-    let (d, mut chunks) = (meta.parquet.data_column_duration_ms, 0u64);
+    let mut chunks = 0u64;
     let mut prev: Option<strata_model::Labels> = None;
-    let mut row = 0u64;
     for rg in 0..reader.num_row_groups() {
         let rows = match reader.read_row_group_cells(rg).await {
             Ok(rows) => rows,
@@ -185,8 +184,7 @@ pub async fn verify(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Veri
             }
         };
         for (labels, cells) in rows {
-            let i = row;
-            row += 1;
+            let i = rep.series;
             rep.series += 1;
             if prev.as_ref().is_some_and(|p| series_order(p, &labels) != std::cmp::Ordering::Less) {
                 rep.problems.push(format!("row {i}: series {labels:?} out of order or repeated"));
@@ -195,8 +193,7 @@ pub async fn verify(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Veri
             for (col, cell) in &cells {
                 // Queries read a column only for times inside its window: a sample elsewhere
                 // would never be found.
-                let start = meta.min_time.saturating_add((*col as i64).saturating_mul(d));
-                let end = start.saturating_add(d).min(meta.max_time);
+                let (start, end) = meta.data_column_window(*col);
                 let mut part = Vec::new();
                 match crate::cell::decode(cell, i64::MIN, i64::MAX, &mut part) {
                     Ok(n) => chunks += n,

@@ -59,6 +59,13 @@ pub struct ParquetLayout {
 }
 
 impl BlockMeta {
+    /// The times data column `i` holds: `[start, end)`, the last one cut at the block's end.
+    pub fn data_column_window(&self, i: usize) -> (i64, i64) {
+        let d = self.parquet.data_column_duration_ms;
+        let start = self.min_time.saturating_add((i as i64).saturating_mul(d));
+        (start, start.saturating_add(d).min(self.max_time))
+    }
+
     /// Whether the block may hold samples in `[mint, maxt]` (inclusive).
     pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
         self.min_time <= maxt && mint < self.max_time

@@ -145,6 +145,8 @@ fn check_layout(meta: &BlockMeta) -> Result<()> {
 impl BlockReader {
     /// Opens the block `meta` describes, reading both files' footers.
     pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<BlockReader> {
+        // Before any read: a layout that would be misread is refused from meta.json alone.
+        check_layout(&meta)?;
         let id = meta.ulid.to_string();
         // Label columns are read whole per row group (pruned by row-group statistics); chunk
         // columns a few rows at a time, where the offset index skips the other pages.
@@ -154,7 +156,6 @@ impl BlockReader {
         let chunks =
             ParquetFile::open(&store, paths::block_file(&meta.tenant, &id, paths::CHUNKS), true)
                 .await?;
-        check_layout(&meta)?;
         // Reads project data columns `0..data_columns` by position: they must all exist.
         let columns = chunks.md.schema().fields().len();
         if meta.parquet.data_columns as usize > columns {
@@ -257,8 +258,7 @@ impl BlockReader {
         out: &mut std::collections::BTreeSet<String>,
     ) -> Result<()> {
         let names = &self.meta.parquet.label_names;
-        if names.binary_search_by(|n| n.as_str().cmp(name)).is_err()
-            || matchers.iter().any(|m| !m.matches_empty() && names.binary_search(&m.name).is_err())
+        if names.binary_search_by(|n| n.as_str().cmp(name)).is_err() || self.cannot_match(matchers)
         {
             return Ok(());
         }
@@ -301,8 +301,9 @@ impl BlockReader {
         Ok(())
     }
 
-    /// Every series with every sample, in row order.
-    pub async fn read_all(&self) -> Result<Vec<RawSeries>> {
+    /// Every series with every sample, in row order (whole blocks in memory: for tests).
+    #[cfg(test)]
+    pub(crate) async fn read_all(&self) -> Result<Vec<RawSeries>> {
         let matched = self.matching_rows(&[]).await?;
         self.read_samples(matched, i64::MIN, i64::MAX).await
     }
@@ -360,10 +361,14 @@ impl BlockReader {
         Ok(out)
     }
 
-    async fn matching_rows(&self, matchers: &[Matcher]) -> Result<Vec<Matched>> {
-        // A matcher that needs a label no series here has cannot match.
+    /// Whether a matcher needs a label no series here has.
+    fn cannot_match(&self, matchers: &[Matcher]) -> bool {
         let names = &self.meta.parquet.label_names;
-        if matchers.iter().any(|m| !m.matches_empty() && names.binary_search(&m.name).is_err()) {
+        matchers.iter().any(|m| !m.matches_empty() && names.binary_search(&m.name).is_err())
+    }
+
+    async fn matching_rows(&self, matchers: &[Matcher]) -> Result<Vec<Matched>> {
+        if self.cannot_match(matchers) {
             return Ok(Vec::new());
         }
         let rgs = self.candidate_row_groups(matchers);
@@ -540,8 +545,7 @@ impl BlockReader {
             let room = cells
                 .iter()
                 .map(|&(i, c)| {
-                    let start = self.meta.min_time.saturating_add((i as i64).saturating_mul(d));
-                    let end = start.saturating_add(d).min(self.meta.max_time);
+                    let (start, end) = self.meta.data_column_window(i);
                     let overlap = end.min(maxt.saturating_add(1)).saturating_sub(start.max(mint));
                     let share = overlap.max(0) as f64 / (end - start).max(1) as f64;
                     (crate::cell::sample_count(c) as f64 * share.min(1.0)).ceil() as usize

@@ -232,18 +232,16 @@ impl<'a> Router<'a> {
         Ok(true)
     }
 
-    fn add_metadata(&mut self, md: MetricMetadata) -> Result<()> {
-        self.charge(
-            md.metric_family_name.len() + md.r#type.len() + md.help.len() + md.unit.len() + 16,
-        )?;
+    /// Metadata is not counted here: 1.0 metadata lies in the body, and 2.0 metadata is
+    /// counted where its strings are taken from the symbol table.
+    fn add_metadata(&mut self, md: MetricMetadata) {
         let empty = md.r#type == "unknown" && md.help.is_empty() && md.unit.is_empty();
         if md.metric_family_name.is_empty() || empty {
-            return Ok(());
+            return;
         }
         let h = xxhash_rust::xxh3::xxh3_64(md.metric_family_name.as_bytes());
         let shard = shard_of(self.tenant_hash, h, self.shards);
         self.slot(shard).push_metadata(md);
-        Ok(())
     }
 
     fn finish(mut self) -> Routed {
@@ -350,7 +348,7 @@ fn route_v1(tenant: &str, body: Bytes, shards: u32, limits: &DecodeLimits) -> Re
             r#type: kind,
             help: md.help,
             unit: md.unit,
-        })?;
+        });
     }
     Ok(r.finish())
 }
@@ -539,7 +537,7 @@ fn route_v2(tenant: &str, body: Bytes, shards: u32, limits: &DecodeLimits) -> Re
         // A refused series leaves no metadata behind.
         if r.add(&mut pairs, None, &samples)? {
             if let Some(md) = metadata {
-                r.add_metadata(md)?;
+                r.add_metadata(md);
             }
         }
     }

@@ -209,9 +209,11 @@ impl strata_raft::Applier for ShardState {
             loose.clear();
             loose.extend(out_of_order.iter().map(|s| (s.t, s.v)));
             w.push_series(strata_model::key_hash(key), key, &loose, chunks);
+            // A full batch goes out; the tenant's next series starts another.
             if w.series_bytes() >= SNAPSHOT_BATCH_BYTES {
-                let full = std::mem::replace(w, BatchWriter::new(tenant, 1 << 16));
-                put(&mut out, full);
+                if let Some(full) = per_tenant.remove(tenant) {
+                    put(&mut out, full);
+                }
             }
         });
         for (tenant, families) in self.metadata().iter() {

@@ -345,7 +345,6 @@ fn spawn_sync(
     })
 }
 
-/// Runs the compactor every `every`, then re-lists the bucket when it changed something.
 /// What the compactor did, as `strata_compactor_*` metrics.
 #[derive(Clone, Default)]
 pub(crate) struct CompactorMetrics {
